@@ -1,0 +1,36 @@
+# make run: set everything up and start web + Celery worker + Celery beat.
+# make test: set up the virtualenv and run lint, migration checks and the tests.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-requirements
+
+.PHONY: run test lint venv bench clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+	@echo "automigrate: open http://127.0.0.1:8000/ (dashboard), /admin/, /api/docs/ ; Ctrl-C stops all three processes"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	@$(PY) -c "import dj_database_url, os; e = dj_database_url.config(default='sqlite://')['ENGINE']; print('make test: database is', 'PostgreSQL (DATABASE_URL)' if 'postgres' in e else 'SQLite (set DATABASE_URL=postgres://... to use PostgreSQL)')"
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) var staticfiles

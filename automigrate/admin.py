@@ -1,0 +1,126 @@
+"""Django admin: rules editable, the rest of the record read-only."""
+
+from django.contrib import admin
+from django.db import transaction
+
+from automigrate.forms import MigrationRuleForm
+from automigrate.models import (
+    Event,
+    Guest,
+    Host,
+    Migration,
+    MigrationBatch,
+    MigrationLock,
+    MigrationRule,
+)
+from automigrate.services import rules as rule_service
+
+admin.site.site_header = "automigrate administration"
+admin.site.site_title = "automigrate"
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ("name", "status", "enabled", "cpu_count", "mem_total", "host_type", "cpu_arch")
+    list_filter = ("status", "enabled", "host_type", "cpu_arch")
+    search_fields = ("name", "external_id")
+    list_per_page = 100
+
+
+@admin.register(Guest)
+class GuestAdmin(admin.ModelAdmin):
+    list_display = ("name", "host", "status", "vcpu_count", "vmem_size", "last_migrated_at")
+    list_filter = ("status",)
+    search_fields = ("name", "external_id", "host__name")
+    autocomplete_fields = ("host", "last_migrated_from")
+    list_select_related = ("host",)
+    list_per_page = 100
+
+
+@admin.register(MigrationRule)
+class MigrationRuleAdmin(admin.ModelAdmin):
+    form = MigrationRuleForm
+    list_display = ("name", "metric", "threshold_display", "period_display", "mode", "enabled",
+                    "last_evaluated_at", "last_result")
+    list_filter = ("metric", "mode", "enabled")
+    search_fields = ("name",)
+    # Search-as-you-type pickers: usable with thousands of hosts and guests.
+    autocomplete_fields = ("source_hosts", "target_hosts", "source_guests")
+    readonly_fields = ("created_by", "created_at", "updated_at", "last_evaluated_at", "last_result")
+
+    @admin.display(description="threshold")
+    def threshold_display(self, rule):
+        return rule.threshold_display
+
+    @admin.display(description="period")
+    def period_display(self, rule):
+        return rule.period_display
+
+    def save_model(self, request, obj, form, change):
+        # The event is written in save_related, once the host and guest lists are saved.
+        if change:
+            form.rule_before = rule_service._snapshot(MigrationRule.objects.get(pk=obj.pk))
+        else:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            rule_service.record_rule_updated(form.instance, form.rule_before, request.user)
+        else:
+            rule_service.record_rule_created(form.instance, request.user)
+
+    def delete_model(self, request, obj):
+        rule_service.delete_rule(obj, request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            rule_service.delete_rule(rule, request.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record, not a control panel: view and filter, never edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("time", "rule_name", "action", "user", "guest", "source_host", "target_host", "summary")
+    list_filter = ("action", "rule_name", "time", ("source_host", admin.RelatedOnlyFieldListFilter),
+                   ("target_host", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("rule_name", "summary", "guest__name", "source_host__name", "target_host__name")
+    list_select_related = ("guest", "source_host", "target_host")
+    date_hierarchy = "time"
+    list_per_page = 100
+
+
+@admin.register(Migration)
+class MigrationAdmin(ReadOnlyAdmin):
+    list_display = ("requested_at", "guest", "source", "target", "state", "rule", "duration_seconds", "error")
+    list_filter = ("state", "rule", "requested_at", ("source", admin.RelatedOnlyFieldListFilter),
+                   ("target", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("guest__name", "source__name", "target__name", "error")
+    list_select_related = ("guest", "source", "target", "rule")
+    date_hierarchy = "requested_at"
+    list_per_page = 100
+
+
+@admin.register(MigrationBatch)
+class MigrationBatchAdmin(ReadOnlyAdmin):
+    list_display = ("id", "rule_name", "state", "started_at", "finished_at")
+    list_filter = ("state", "rule_name")
+
+
+@admin.register(MigrationLock)
+class MigrationLockAdmin(ReadOnlyAdmin):
+    list_display = ("holder", "batch", "acquired_at", "lease_expires_at")

@@ -1,0 +1,137 @@
+"""Plain data the engine reads and returns. No Django import, ever.
+
+Units follow the reference system: CPU values are percentages (0-100) of
+the host's (or, for a guest, its own vCPUs') capacity; memory available is
+in bytes; a guest's ``vmem_size`` is in MB (MiB, as the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+CPU = "cpu.usage_active"
+MEM = "mem.available"
+METRICS = (CPU, MEM)
+
+PINNED_LABELS = frozenset({"pinned", "never-migrate"})
+
+POLICIES = ("automigrate", "classic")
+
+
+@dataclass(frozen=True)
+class HostState:
+    name: str
+    cpu_count: int
+    mem_total: int
+    # Window means over the rule's period; None means no fresh samples.
+    cpu: float | None
+    mem_available: float | None
+    enabled: bool = True
+    status: str = "online"  # online | offline | maintenance
+    host_type: str = "kvm"
+    cpu_arch: str = "x86_64"
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class GuestState:
+    name: str
+    host: str
+    vcpu_count: int
+    vmem_size: int  # MB
+    cpu: float | None  # window mean, % of the guest's own vCPUs; None = no fresh samples
+    status: str = "running"
+    labels: frozenset[str] = frozenset()
+    # The host this guest last left, and how long ago (minutes); None = never migrated.
+    last_migrated_from: str | None = None
+    minutes_since_migration: float | None = None
+    external_id: str = ""
+    host_external_id: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    metric: str  # CPU or MEM
+    threshold: float  # CPU: percent; MEM: bytes
+    source_hosts: frozenset[str] = frozenset()
+    target_hosts: frozenset[str] = frozenset()
+    source_guests: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs of the automigrate policy; settings.AUTOMIGRATE maps onto these."""
+
+    cooldown_minutes: float = 30.0
+    hysteresis_fraction: float = 0.05  # aim for threshold minus 5 % of threshold
+    # CPU moves keep the target's available memory above this fraction of its total.
+    mem_floor_fraction: float = 0.10
+    # Memory moves keep the target's CPU below this percent.
+    cpu_ceiling_percent: float = 80.0
+    max_moves_per_host: int = 5
+    max_moves_per_run: int = 20
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    hosts: tuple[HostState, ...]
+    guests: tuple[GuestState, ...]
+
+
+@dataclass(frozen=True)
+class Move:
+    guest: str
+    source: str
+    target: str
+    score: float  # on the source, in the rule metric's unit
+    target_score: float  # on the target (CPU differs by core count)
+    source_before: float
+    source_after: float
+    target_before: float
+    target_after: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    host: str
+    guest: str | None
+    notes: str  # the reference's format: "not found target for guest G: [...]"
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    guest: str | None = None
+    host: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    rule: str
+    policy: str
+    metric: str
+    threshold: float
+    result: str  # migrating | find_result_fail | not_triggered
+    triggered: list[dict] = field(default_factory=list)  # {"host", "value", "threshold"}
+    moves: list[Move] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    hosts_after: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The JSON shape printed by `manage.py plan` and served by the API."""
+        return {
+            "rule": self.rule,
+            "policy": self.policy,
+            "metric": self.metric,
+            "threshold": self.threshold,
+            "result": self.result,
+            "triggered": self.triggered,
+            "moves": [asdict(m) for m in self.moves],
+            "failures": [asdict(f) for f in self.failures],
+            "skipped": [asdict(s) for s in self.skipped],
+            "hosts_after": self.hosts_after,
+        }

@@ -1,0 +1,43 @@
+"""First-start setup for `make run`: an admin user, the beat schedules, a demo cluster.
+
+Safe to run again: each step does nothing when its work is already done.
+"""
+
+import os
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from automigrate.services import schedule
+
+
+class Command(BaseCommand):
+    help = "Create the admin user, the Celery beat schedules and (on the simulator) a demo cluster."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-demo", action="store_true", help="do not seed the simulated demo cluster")
+
+    def handle(self, *args, **options):
+        self.ensure_admin()
+        schedule.ensure_system_schedules()
+        if not options["no_demo"] and settings.AUTOMIGRATE["METRIC_SOURCE"] == "simulator":
+            from automigrate.services import demo
+
+            self.stdout.write(demo.ensure_demo_cluster())
+
+    def ensure_admin(self) -> None:
+        User = get_user_model()
+        username = os.environ.get("AUTOMIGRATE_ADMIN_USER", "admin")
+        password_file = settings.VAR_DIR / "admin_password"
+        if User.objects.filter(is_superuser=True).exists():
+            if password_file.exists() and User.objects.filter(username=username).exists():
+                self.stdout.write(f"Log in as {username} / {password_file.read_text().strip()}")
+            return
+        password = os.environ.get("AUTOMIGRATE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+        if "AUTOMIGRATE_ADMIN_PASSWORD" not in os.environ:
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+        self.stdout.write(self.style.SUCCESS(f"Created admin user. Log in as {username} / {password}"))

@@ -1,0 +1,70 @@
+"""The inventory: hypervisor hosts and the guests (VMs) running on them."""
+
+from django.db import models
+
+from automigrate.engine.model import PINNED_LABELS
+
+
+class Host(models.Model):
+    class Status(models.TextChoices):
+        ONLINE = "online"
+        OFFLINE = "offline"
+        MAINTENANCE = "maintenance"
+
+    name = models.CharField(max_length=200, unique=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    cpu_count = models.PositiveIntegerField()
+    mem_total = models.PositiveBigIntegerField(help_text="bytes")
+    host_type = models.CharField(max_length=40, default="kvm")
+    cpu_arch = models.CharField(max_length=40, default="x86_64")
+    enabled = models.BooleanField(default=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ONLINE)
+    labels = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accepts_guests(self) -> bool:
+        return self.enabled and self.status == self.Status.ONLINE
+
+
+class Guest(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        MIGRATING = "migrating"
+        STOPPED = "stopped"
+        UNKNOWN = "unknown"
+
+    name = models.CharField(max_length=200, unique=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="guests")
+    vcpu_count = models.PositiveIntegerField()
+    vmem_size = models.PositiveIntegerField(help_text="MB, as the reference")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    labels = models.JSONField(default=list, blank=True, help_text='e.g. ["pinned"] or ["never-migrate"]')
+    last_migrated_at = models.DateTimeField(null=True, blank=True)
+    last_migrated_from = models.ForeignKey(
+        Host, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_pinned(self) -> bool:
+        return bool(PINNED_LABELS.intersection(self.labels or []))
+
+    @property
+    def vmem_bytes(self) -> int:
+        return self.vmem_size * 1024 * 1024

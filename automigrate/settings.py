@@ -1,0 +1,253 @@
+"""Settings, all from the environment, with embedded defaults that need no server.
+
+Defaults: SQLite under var/, an embedded filesystem Celery broker under var/,
+the simulated cluster, DEBUG on with a generated development key. Production
+sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, and usually DATABASE_URL (PostgreSQL)
+and CELERY_BROKER_URL (Redis or RabbitMQ).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+import plotly
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("AUTOMIGRATE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: use 1/0, true/false, yes/no or on/off")
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: must be a number") from exc
+
+
+DEBUG = env_bool("DEBUG", True)
+
+
+def _development_secret_key() -> str:
+    """A random key kept in var/ so sessions survive restarts in development."""
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set in the environment when DEBUG is off")
+    SECRET_KEY = _development_secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "automigrate",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "automigrate.urls"
+WSGI_APPLICATION = "automigrate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{VAR_DIR / 'automigrate.sqlite3'}",
+        conn_max_age=int(env_number("DATABASE_CONN_MAX_AGE", 60)),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file: wait for locks instead of
+    # failing, and take the write lock up front so transactions don't deadlock.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Plotly.js comes from the pinned plotly package itself, served by us: the
+# admin network may be offline, so no CDN.
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("plotly", Path(plotly.__file__).parent / "package_data"),
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Served by WhiteNoise straight from the finders (no collectstatic step to forget).
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security: on by default in production, each switchable for a TLS proxy.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = int(env_number("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST framework
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["automigrate.permissions.ReadAuthenticatedWriteOperator"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "automigrate API",
+    "DESCRIPTION": "Rules, hosts, guests, events and migrations of the automatic VM migrator.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery: an embedded filesystem broker by default, Redis/RabbitMQ by URL.
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- The product's own knobs. Every one can be set from the environment.
+AUTOMIGRATE = {
+    # Where metrics come from and who migrates: the simulator by default.
+    "METRIC_SOURCE": os.environ.get("AUTOMIGRATE_METRIC_SOURCE", "simulator"),
+    "DRIVER": os.environ.get("AUTOMIGRATE_DRIVER", "simulator"),
+    # Engine tuning (automigrate.engine.Tuning).
+    "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
+    "HYSTERESIS_FRACTION": env_number("AUTOMIGRATE_HYSTERESIS_FRACTION", 0.05),
+    "MEM_FLOOR_FRACTION": env_number("AUTOMIGRATE_MEM_FLOOR_FRACTION", 0.10),
+    "CPU_CEILING_PERCENT": env_number("AUTOMIGRATE_CPU_CEILING_PERCENT", 80),
+    "MAX_MOVES_PER_HOST": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_HOST", 5)),
+    "MAX_MOVES_PER_RUN": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_RUN", 20)),
+    # Execution safety.
+    "MAX_IN_FLIGHT": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT", 4)),
+    "MAX_IN_FLIGHT_PER_HOST": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT_PER_HOST", 2)),
+    "LOCK_LEASE_SECONDS": env_number("AUTOMIGRATE_LOCK_LEASE_SECONDS", 900),
+    "MIGRATION_TIMEOUT_BASE_SECONDS": env_number("AUTOMIGRATE_MIGRATION_TIMEOUT_BASE_SECONDS", 120),
+    "MIGRATION_TIMEOUT_SECONDS_PER_GIB": env_number("AUTOMIGRATE_MIGRATION_TIMEOUT_SECONDS_PER_GIB", 60),
+    "WATCH_INTERVAL_SECONDS": env_number("AUTOMIGRATE_WATCH_INTERVAL_SECONDS", 5),
+    # Metrics.
+    "SAMPLE_RETENTION_DAYS": env_number("AUTOMIGRATE_SAMPLE_RETENTION_DAYS", 8),
+    "SAMPLE_INTERVAL_SECONDS": env_number("AUTOMIGRATE_SAMPLE_INTERVAL_SECONDS", 10),
+    # Simulated cluster.
+    "SIM_BANDWIDTH_MB_PER_S": env_number("AUTOMIGRATE_SIM_BANDWIDTH_MB_PER_S", 400),
+    "SIM_FAILURE_PROBABILITY": env_number("AUTOMIGRATE_SIM_FAILURE_PROBABILITY", 0.05),
+    # Ingest (InfluxDB line protocol at /write).
+    "INGEST_HOST_TAGS": env_list("AUTOMIGRATE_INGEST_HOST_TAGS", "host_id,host"),
+    "INGEST_GUEST_TAGS": env_list("AUTOMIGRATE_INGEST_GUEST_TAGS", "vm_id"),
+    "INGEST_AUTO_REGISTER_HOSTS": env_bool("AUTOMIGRATE_INGEST_AUTO_REGISTER_HOSTS", False),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

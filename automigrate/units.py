@@ -1,0 +1,55 @@
+"""Parsing and printing the human units rules are written in: periods and sizes.
+
+One place for both, used by admin forms, the API and the command line, so
+`2m` and `8G` mean the same everywhere.
+"""
+
+import re
+
+_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
+_PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+MIN_PERIOD_SECONDS = 10
+
+
+def parse_period(text: str | int | float) -> int:
+    """'30s', '2m', '1h' or a number of seconds -> seconds; ValueError says what is allowed."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = _PERIOD.match(str(text))
+        if not match:
+            raise ValueError(f"'{text}' is not a period: use a number with s, m, h or d, e.g. 30s, 2m, 1h")
+        seconds = float(match.group(1)) * _PERIOD_UNITS[(match.group(2) or "s").lower()]
+    if seconds != int(seconds):
+        raise ValueError(f"'{text}' is not a whole number of seconds")
+    if seconds < MIN_PERIOD_SECONDS:
+        raise ValueError(f"'{text}' is shorter than the minimum period of {MIN_PERIOD_SECONDS}s")
+    return int(seconds)
+
+
+def format_period(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_size(text: str | int | float) -> float:
+    """'8G', '512M', '1.5T' (binary multiples) or plain bytes -> bytes."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"'{text}' is not a size: use bytes or a number with K, M, G or T, e.g. 8G, 512M")
+    return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def format_size(num_bytes: float) -> str:
+    for unit, size in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if abs(num_bytes) >= size:
+            value = num_bytes / size
+            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.1f}{unit}"
+    return f"{num_bytes:.0f}B"

@@ -1,0 +1,70 @@
+"""Fixtures shared by every test folder: users of each role and small clusters."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from automigrate.permissions import OPERATORS_GROUP
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return f"database: {'PostgreSQL' if 'postgresql' in engine else 'SQLite'} ({engine})"
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """Logged in, may read everything, may change nothing."""
+    return django_user_model.objects.create_user("viewer", password="viewer-pass-123")
+
+
+@pytest.fixture
+def operator(django_user_model):
+    """In the operators group: may change rules and press buttons."""
+    user = django_user_model.objects.create_user("operator", password="operator-pass-123")
+    user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
+    return user
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_superuser("boss", password="boss-pass-123")
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def make_host(db):
+    from automigrate.models import Host
+
+    def make(name, cpu_count=40, mem_total=256 * 1024**3, **extra):
+        return Host.objects.create(name=name, cpu_count=cpu_count, mem_total=mem_total, **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_guest(db):
+    from automigrate.models import Guest
+
+    def make(name, host, vcpu_count=4, vmem_size=8192, **extra):
+        return Guest.objects.create(name=name, host=host, vcpu_count=vcpu_count, vmem_size=vmem_size, **extra)
+
+    return make
