@@ -1,0 +1,55 @@
+"""The cluster as the plan would leave it: mutable per-host loads.
+
+Every decision in a run reads and updates one shared projection, so a move
+chosen for one firing host is already counted when the next one looks for a
+target (two hosts never pile onto the same target).
+"""
+
+from __future__ import annotations
+
+from automigrate.engine.model import CPU, HostState
+from automigrate.engine.scoring import cpu_share
+
+
+class HostLoad:
+    """A host's projected CPU percent and available bytes, plus moves touching it."""
+
+    __slots__ = ("cpu", "mem", "moves", "state")
+
+    def __init__(self, state: HostState) -> None:
+        self.state = state
+        self.cpu = state.cpu
+        self.mem = state.mem_available
+        self.moves = 0  # moves of this plan with this host as source or target
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def cpu_count(self) -> int:
+        return self.state.cpu_count
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """Hosts a guest can live-migrate between: same hypervisor and CPU arch."""
+        return (self.state.host_type, self.state.cpu_arch)
+
+    def value(self, metric: str) -> float | None:
+        return self.cpu if metric == CPU else self.mem
+
+    def give(self, demand: float, num_bytes: int) -> None:
+        """A guest with ``demand`` vCPU-percent and ``num_bytes`` leaves this host."""
+        if self.cpu is not None:
+            self.cpu -= cpu_share(demand, self.cpu_count)
+        if self.mem is not None:
+            self.mem += num_bytes
+        self.moves += 1
+
+    def take(self, demand: float, num_bytes: int) -> None:
+        """A guest with ``demand`` vCPU-percent and ``num_bytes`` arrives on this host."""
+        if self.cpu is not None:
+            self.cpu += cpu_share(demand, self.cpu_count)
+        if self.mem is not None:
+            self.mem -= num_bytes
+        self.moves += 1

@@ -1,0 +1,106 @@
+"""State shared by one planning run: the projection, the target index, the results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from automigrate.engine.candidates import Candidate
+from automigrate.engine.explain import fmt_value
+from automigrate.engine.model import CPU, Failure, GuestState, Move, RuleSpec, Skip, Tuning
+from automigrate.engine.projection import HostLoad
+from automigrate.engine.scoring import GIB, fires
+from automigrate.engine.targets import FitChecker, TargetIndex
+
+
+class Run:
+    """One evaluation of one rule: everything policies read and write."""
+
+    def __init__(
+        self,
+        rule: RuleSpec,
+        tuning: Tuning,
+        firing: Sequence[HostLoad],
+        guests_by_host: dict[str, list[GuestState]],
+        index: TargetIndex,
+        checker: FitChecker,
+    ) -> None:
+        self.rule = rule
+        self.metric = rule.metric
+        self.threshold = rule.threshold
+        self.tuning = tuning
+        self.firing = list(firing)  # hottest first
+        self.guests_by_host = guests_by_host
+        self.index = index
+        self.checker = checker
+        self.moves: list[Move] = []
+        self.failures: list[Failure] = []
+        self.skips: list[Skip] = []
+        self.caps_apply = True  # the classic policy turns the automigrate caps off
+
+    def still_fires(self, host: HostLoad) -> bool:
+        value = host.value(self.metric)
+        return value is not None and fires(value, self.metric, self.threshold)
+
+    def fmt(self, value: float) -> str:
+        return fmt_value(self.metric, value)
+
+    def comparator(self) -> str:
+        return ">" if self.metric == CPU else "<"
+
+    def apply(self, source: HostLoad, cand: Candidate, target: HostLoad, why: str) -> Move:
+        """Record the move, update the projection and re-sort the target.
+
+        ``why`` is the policy's own sentence; the numbers are added here so
+        every move reads the same way.
+        """
+        metric = self.metric
+        target_score = self.checker.score_on(cand, target)
+        source_before = source.value(metric)
+        target_before = target.value(metric)
+        assert source_before is not None and target_before is not None
+        source.give(cand.demand, cand.num_bytes)
+        target.take(cand.demand, cand.num_bytes)
+        source_after = source.value(metric)
+        target_after = target.value(metric)
+        assert source_after is not None and target_after is not None
+        if target.moves >= self.tuning.max_moves_per_host and self.caps_apply:
+            self.index.remove(target)
+        else:
+            self.index.update(target)
+        reason = (
+            f"{source.name} {metric} {self.fmt(source_before)} {self.comparator()} threshold"
+            f" {self.fmt(self.threshold)}; moving {cand.name} ({cand.num_bytes / GIB:.1f} GiB to copy)"
+            f" takes it to {self.fmt(source_after)}; {why}: {target.name} goes"
+            f" {self.fmt(target_before)} -> {self.fmt(target_after)}"
+        )
+        move = Move(
+            guest=cand.name,
+            source=source.name,
+            target=target.name,
+            score=cand.relief,
+            target_score=target_score,
+            source_before=source_before,
+            source_after=source_after,
+            target_before=target_before,
+            target_after=target_after,
+            reason=reason,
+        )
+        self.moves.append(move)
+        return move
+
+    def explain_unrelieved(self, source: HostLoad, candidates: int, skipped: Sequence[Skip], why: str = "") -> None:
+        """Add a host-level failure saying why ``source`` still fires, when no guest note does."""
+        if not why and any(f.host == source.name for f in self.failures):
+            return  # the guests' own notes already say why
+        value = source.value(self.metric)
+        prefix = f"{source.name} still at {self.fmt(value or 0.0)}: "
+        if why:
+            text = why
+        elif candidates == 0:
+            counts = Counter(s.reason for s in skipped)
+            detail = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
+            text = f"no guest may move ({detail})" if detail else "no guest on the host"
+        else:
+            text = f"moved every movable guest ({candidates}) and it still fires"
+        self.failures.append(Failure(host=source.name, guest=None, notes=prefix + text))

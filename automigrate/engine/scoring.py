@@ -1,0 +1,67 @@
+"""One definition per metric: what a host's value is and what a guest adds.
+
+The reference mixed ``mem.available`` and ``mem.free`` and projected CPU with
+the source's core count on the target. Everything that turns raw numbers into
+rule-metric values goes through this module, so there is exactly one answer.
+
+Units: CPU values are percent of a host's capacity (0-100, all cores); a
+guest's CPU *demand* is ``usage × vcpus`` in "vCPU-percent" (100 = one core
+fully busy), which divided by a host's ``cpu_count`` is the share of that
+host it occupies. Memory values are bytes.
+"""
+
+from __future__ import annotations
+
+from automigrate.engine.model import CPU, MEM, GuestState, HostState
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+def host_value(host: HostState, metric: str) -> float | None:
+    """The host's window mean on ``metric``; None when it has no fresh samples."""
+    return host.cpu if metric == CPU else host.mem_available
+
+
+def other_metric(metric: str) -> str:
+    """The resource a move on ``metric`` must also keep within limits on the target."""
+    return MEM if metric == CPU else CPU
+
+
+def guest_bytes(guest: GuestState) -> int:
+    """Memory a live migration copies and the target must hold: vmem_size MB in bytes."""
+    return guest.vmem_size * MIB
+
+
+def cpu_demand(guest: GuestState) -> float:
+    """Guest CPU in vCPU-percent (``usage × vcpus``), independent of any host.
+
+    Keeping demand host-independent is what lets the same guest be scored with
+    the source's core count on the source and the target's on the target.
+    """
+    return (guest.cpu or 0.0) * guest.vcpu_count
+
+
+def cpu_share(demand: float, cpu_count: int) -> float:
+    """Percent of a host with ``cpu_count`` cores that ``demand`` occupies."""
+    return demand / cpu_count
+
+
+def fires(value: float, metric: str, threshold: float) -> bool:
+    """The trigger: CPU busy above the threshold, or memory available below it."""
+    return value > threshold if metric == CPU else value < threshold
+
+
+def goal(metric: str, threshold: float, hysteresis_fraction: float) -> float:
+    """Where a relieved host should land: past the threshold by a margin.
+
+    Stopping exactly at the threshold would leave the host one noisy sample
+    away from firing again; the margin (a fraction of the threshold) absorbs it.
+    """
+    margin = abs(threshold) * hysteresis_fraction
+    return threshold - margin if metric == CPU else threshold + margin
+
+
+def hotness(value: float, metric: str) -> float:
+    """Sort key, larger = worse: CPU busy percent, or negated memory available."""
+    return value if metric == CPU else -value

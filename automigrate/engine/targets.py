@@ -1,0 +1,230 @@
+"""Which hosts may receive a guest, and the index that finds one in O(log hosts).
+
+Eligible targets are kept per migration group (host_type, cpu_arch) in a list
+sorted by preference. Two orders exist:
+
+* ``headroom`` (policy automigrate): most spare capacity on the rule metric
+  first. For CPU the spare is ``(threshold - current) × cpu_count`` in
+  vCPU-percent, the same unit as a guest's demand, so "fits on the rule
+  metric" is exactly ``spare > demand`` whatever the target's core count. The
+  scan can therefore stop at the first target whose spare is too small:
+  nothing after it can fit. Sorting by load percent would not allow that on
+  mixed-size hosts (a big busy host may fit what a small idle one cannot).
+* ``load`` (policy classic): the reference's order, least loaded percent
+  (CPU) or most available bytes (memory) first.
+
+Updates after each placement re-insert one host (binary search), so placing
+a guest costs O(log hosts) plus the targets rejected on the *other* resource
+before one fits; in headroom order that scan is capped by MAX_PROBES so the
+worst case stays bounded too.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+
+from automigrate.engine import explain
+from automigrate.engine.candidates import Candidate
+from automigrate.engine.lifecycle import is_bounce_back
+from automigrate.engine.model import CPU, HostState, RuleSpec, Tuning
+from automigrate.engine.projection import HostLoad
+from automigrate.engine.scoring import cpu_share
+
+# Targets rejected on something other than the rule metric (memory floor, CPU
+# ceiling, bounce-back) before giving up on a guest. Real clusters rarely
+# reject more than a handful; the cap keeps a pathological one from turning
+# planning into candidates × hosts.
+MAX_PROBES = 256
+
+ORDERS = ("headroom", "load")
+
+
+def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[str, str] | None:
+    """(reason, detail) if ``host`` can never be a target in this run; None if it can."""
+    if host.name in firing:
+        return "firing", "a firing host is never a target"
+    if rule.target_hosts and host.name not in rule.target_hosts:
+        return "not_in_target_hosts", "the rule only moves guests to its target hosts"
+    if not host.enabled:
+        return "disabled", "host is disabled"
+    if host.status == "maintenance":
+        return "maintenance", "host is in maintenance"
+    if host.status != "online":
+        return "offline", f"host status is {host.status}"
+    if host.cpu is None or host.mem_available is None:
+        # Both resources are checked on a target; without either we cannot.
+        missing = "cpu.usage_active" if host.cpu is None else "mem.available"
+        return "stale_metrics", f"no fresh {missing} samples, cannot be a target"
+    if host.cpu_count <= 0:
+        return "invalid_host", "cpu_count must be positive"
+    return None
+
+
+class FitChecker:
+    """Decides whether one target can take one candidate; says why not."""
+
+    def __init__(self, metric: str, threshold: float, tuning: Tuning) -> None:
+        self.metric = metric
+        self.threshold = threshold
+        self.tuning = tuning
+
+    def score_on(self, cand: Candidate, target: HostLoad) -> float:
+        """What ``cand`` adds to ``target`` on the rule metric (target's own cores)."""
+        if self.metric == CPU:
+            return cpu_share(cand.demand, target.cpu_count)
+        return float(cand.num_bytes)
+
+    def threshold_entry(self, cand: Candidate, target: HostLoad) -> str:
+        return explain.threshold_entry(
+            self.metric,
+            target.name,
+            cand.name,
+            target.value(self.metric) or 0.0,
+            self.score_on(cand, target),
+            self.threshold,
+        )
+
+    def reject(self, cand: Candidate, target: HostLoad) -> str | None:
+        """None if the move keeps ``target`` within every limit, else the note entry."""
+        score = self.score_on(cand, target)
+        share = cpu_share(cand.demand, target.cpu_count)
+        assert target.cpu is not None and target.mem is not None  # eligible targets have both
+        if self.metric == CPU:
+            if not target.cpu + score < self.threshold:
+                return self.threshold_entry(cand, target)
+            floor = self.tuning.mem_floor_fraction * target.state.mem_total
+            if not target.mem - cand.num_bytes > floor:
+                return explain.mem_floor_entry(target.name, cand.name, target.mem, cand.num_bytes, floor)
+        else:
+            if not target.mem - score > self.threshold:
+                return self.threshold_entry(cand, target)
+            ceiling = self.tuning.cpu_ceiling_percent
+            if not target.cpu + share < ceiling:
+                return explain.cpu_ceiling_entry(target.name, cand.name, target.cpu, share, ceiling)
+        if is_bounce_back(cand.guest, target.name, self.tuning.cooldown_minutes):
+            return explain.bounce_back_entry(
+                target.name, cand.name, cand.guest.minutes_since_migration, self.tuning.cooldown_minutes
+            )
+        return None
+
+
+class Search:
+    """Outcome of looking for a target: the host, or the note saying why none."""
+
+    __slots__ = ("entries", "group", "more", "target", "untried")
+
+    def __init__(
+        self,
+        target: HostLoad | None,
+        entries: list[str],
+        more: int = 0,
+        untried: int = 0,
+        group: tuple[str, str] = ("", ""),
+    ) -> None:
+        self.target = target
+        self.group = group
+        self.entries = entries  # at most MAX_NOTE_TARGETS rejections, most preferred first
+        self.more = more  # targets that also cannot take the guest but are not listed
+        self.untried = untried  # targets not examined because MAX_PROBES was reached
+
+    def note(self, guest: str) -> str:
+        note = explain.not_found_note(guest, self.entries, self.more, self.untried, MAX_PROBES)
+        if not self.entries:
+            host_type, cpu_arch = self.group
+            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch} left)"
+        return note
+
+
+class TargetIndex:
+    """Eligible targets per migration group, sorted by preference."""
+
+    def __init__(self, loads: Iterable[HostLoad], checker: FitChecker, order: str = "headroom") -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}")
+        self.checker = checker
+        self.metric = checker.metric
+        self.threshold = checker.threshold
+        self.order = order
+        # Stopping early is only sound when the order is by rule-metric spare:
+        # always for headroom; for classic only on memory (most available first).
+        self.early_stop = order == "headroom" or self.metric != CPU
+        # The classic order is the reference's exhaustive first-fit scan; it only
+        # ever serves one firing host, so it keeps the reference's unbounded scan.
+        self.max_probes = MAX_PROBES if order == "headroom" else None
+        self._hosts: dict[str, HostLoad] = {}
+        self._keys: dict[str, tuple[float, str]] = {}
+        self._groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        for load in loads:
+            self._hosts[load.name] = load
+            key = self._key(load)
+            self._keys[load.name] = key
+            self._groups.setdefault(load.group, []).append(key)
+        for keys in self._groups.values():
+            keys.sort()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._keys
+
+    def group_size(self, group: tuple[str, str]) -> int:
+        return len(self._groups.get(group, ()))
+
+    def spare(self, load: HostLoad) -> float:
+        """Room left on the rule metric, in the unit of a guest's need (see module doc)."""
+        if self.metric == CPU:
+            return (self.threshold - (load.cpu or 0.0)) * load.cpu_count
+        return (load.mem or 0.0) - self.threshold
+
+    @staticmethod
+    def need(cand: Candidate, metric: str) -> float:
+        return cand.demand if metric == CPU else float(cand.num_bytes)
+
+    def _key(self, load: HostLoad) -> tuple[float, str]:
+        # Ascending = preferred; the name makes ties deterministic.
+        if self.order == "headroom":
+            return (-self.spare(load), load.name)
+        if self.metric == CPU:
+            return (load.cpu or 0.0, load.name)
+        return (-(load.mem or 0.0), load.name)
+
+    def remove(self, load: HostLoad) -> None:
+        key = self._keys.pop(load.name, None)
+        if key is None:
+            return
+        keys = self._groups[load.group]
+        del keys[bisect_left(keys, key)]
+
+    def update(self, load: HostLoad) -> None:
+        """Re-sort ``load`` after its projection changed."""
+        self.remove(load)
+        key = self._key(load)
+        self._keys[load.name] = key
+        insort(self._groups.setdefault(load.group, []), key)
+
+    def find(self, cand: Candidate, group: tuple[str, str]) -> Search:
+        """The most preferred target in ``group`` that can take ``cand``."""
+        keys = self._groups.get(group, [])
+        need = self.need(cand, self.metric)
+        tolerance = 1e-9 * max(1.0, abs(need))
+        entries: list[str] = []
+        for i, (_, name) in enumerate(keys):
+            load = self._hosts[name]
+            if self.early_stop and self.spare(load) < need - tolerance:
+                # Sorted by spare: no target from here on fits the rule metric.
+                # List a few of them anyway so the note names real numbers.
+                room = max(0, explain.MAX_NOTE_TARGETS - len(entries))
+                for _, rest in keys[i : i + room]:
+                    entries.append(self.checker.threshold_entry(cand, self._hosts[rest]))
+                return Search(None, entries, len(keys) - len(entries), group=group)
+            why = self.checker.reject(cand, load)
+            if why is None:
+                return Search(load, entries)
+            if len(entries) < explain.MAX_NOTE_TARGETS:
+                entries.append(why)
+            probes = i + 1  # every target so far was examined and rejected
+            if self.max_probes is not None and probes >= self.max_probes and probes < len(keys):
+                return Search(None, entries, probes - len(entries), untried=len(keys) - probes, group=group)
+        return Search(None, entries, len(keys) - len(entries), group=group)

@@ -1,0 +1,29 @@
+"""``manage.py plan --scenario FILE.json``: what would the engine do? Prints the plan as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from automigrate.engine import plan
+from automigrate.engine.model import POLICIES
+from automigrate.engine.scenario import ScenarioError, load_scenario
+
+
+class Command(BaseCommand):
+    help = "Plan migrations for a scenario file (a rule and a cluster snapshot) and print the plan as JSON."
+    requires_system_checks: list[str] = []  # a pure what-if: needs no database or app checks
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--scenario", required=True, help="scenario JSON file")
+        parser.add_argument("--policy", choices=POLICIES, default="automigrate")
+
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            snapshot, rule = load_scenario(str(options["scenario"]))
+        except ScenarioError as exc:
+            # Exit 2 with one line: the field and what is allowed.
+            raise CommandError(str(exc), returncode=2) from exc
+        result = plan(snapshot, rule, policy=str(options["policy"]))
+        self.stdout.write(json.dumps(result.to_dict(), indent=2))

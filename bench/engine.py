@@ -1,0 +1,106 @@
+"""Time and peak memory of engine.plan() on large random clusters.
+
+    .venv/bin/python bench/engine.py [--seed 1] [--sizes 1000x20000,10000x200000]
+
+Each cluster has 5 % of hosts over the CPU threshold (or under the memory
+threshold). Timings exclude building the snapshot; peak memory is measured
+in a second run under tracemalloc (which slows execution, so it is not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import tracemalloc
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from automigrate.engine import CPU, MEM, GuestState, HostState, RuleSpec, Snapshot, Tuning, plan
+
+GIB = 1024**3
+FIRING_FRACTION = 0.05
+CPU_THRESHOLD = 80.0
+MEM_THRESHOLD = 16 * GIB
+
+
+def build_cluster(n_hosts: int, n_guests: int, seed: int) -> Snapshot:
+    rnd = random.Random(seed)
+    hot = set(rnd.sample(range(n_hosts), int(n_hosts * FIRING_FRACTION)))
+    hosts = []
+    for i in range(n_hosts):
+        total = rnd.choice([256, 384, 512]) * GIB
+        firing = i in hot
+        hosts.append(
+            HostState(
+                name=f"host-{i:05d}",
+                cpu_count=rnd.choice([32, 40, 64, 96]),
+                mem_total=total,
+                cpu=rnd.uniform(81, 99) if firing else rnd.uniform(5, 70),
+                mem_available=rnd.uniform(2, 15) * GIB if firing else rnd.uniform(0.2, 0.8) * total,
+                host_type="kvm",
+                cpu_arch=rnd.choice(["x86_64"] * 9 + ["aarch64"]),
+            )
+        )
+    guests = []
+    for j in range(n_guests):
+        guests.append(
+            GuestState(
+                name=f"vm-{j:06d}",
+                host=hosts[rnd.randrange(n_hosts)].name,
+                vcpu_count=rnd.choice([1, 2, 4, 8, 16]),
+                vmem_size=rnd.choice([1024, 2048, 4096, 8192, 16384]),
+                cpu=rnd.uniform(0, 100),
+                labels=frozenset({"pinned"}) if rnd.random() < 0.02 else frozenset(),
+                minutes_since_migration=rnd.uniform(0, 600) if rnd.random() < 0.1 else None,
+            )
+        )
+    return Snapshot(tuple(hosts), tuple(guests))
+
+
+def measure(snapshot: Snapshot, rule: RuleSpec, policy: str, tuning: Tuning) -> tuple[float, float, object]:
+    start = time.perf_counter()
+    result = plan(snapshot, rule, policy, tuning)
+    elapsed = time.perf_counter() - start
+    tracemalloc.start()
+    plan(snapshot, rule, policy, tuning)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return elapsed, peak / 1024**2, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sizes", default="1000x20000,10000x200000")
+    args = parser.parse_args()
+    uncapped = Tuning(max_moves_per_host=10**6, max_moves_per_run=10**9)
+    variants = [
+        ("automigrate", Tuning(), "default caps"),
+        ("automigrate", uncapped, "no caps"),
+        ("classic", Tuning(), ""),
+    ]
+    print(
+        f"{'hosts':>6} {'guests':>7} {'metric':<17} {'policy':<12} {'tuning':<13}"
+        f" {'firing':>6} {'moves':>6} {'fails':>6} {'time s':>7} {'peak MiB':>8}"
+    )
+    for size in args.sizes.split(","):
+        n_hosts, n_guests = (int(x) for x in size.split("x"))
+        snapshot = build_cluster(n_hosts, n_guests, args.seed)
+        for metric, threshold in ((CPU, CPU_THRESHOLD), (MEM, MEM_THRESHOLD)):
+            rule = RuleSpec(name="bench", metric=metric, threshold=threshold)
+            for policy, tuning, label in variants:
+                elapsed, peak, result = measure(snapshot, replace(rule), policy, tuning)
+                print(
+                    f"{n_hosts:>6} {n_guests:>7} {metric:<17} {policy:<12} {label:<13}"
+                    f" {len(result.triggered):>6} {len(result.moves):>6} {len(result.failures):>6}"
+                    f" {elapsed:>7.3f} {peak:>8.1f}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
