@@ -37,10 +37,11 @@ def cpu_ceiling_entry(target: str, guest: str, current: float, share: float, cei
     return f"host:{target}:{CPU}({current:.6f}) + guest:{guest}:cpu({share:.6f}) >= ceiling({ceiling:.6f})"
 
 
-def bounce_back_entry(target: str, guest: str, minutes_ago: float | None, cooldown: float) -> str:
+def bounce_back_entry(target: str, guest: str, minutes_ago: float | None, no_return_minutes: float) -> str:
     """Why ``guest`` may not return to ``target`` yet."""
     ago = "?" if minutes_ago is None else f"{minutes_ago:.1f}"
-    return f"host:{target}:bounce_back(guest:{guest} left it {ago} min ago < cooldown {cooldown:.1f} min)"
+    window = f"no-return window {no_return_minutes:.1f} min"
+    return f"host:{target}:bounce_back(guest:{guest} left it {ago} min ago < {window})"
 
 
 def not_found_note(guest: str, entries: Sequence[str], more: int = 0, untried: int = 0, probes: int = 0) -> str:

@@ -64,6 +64,10 @@ class Tuning:
     """Knobs of the automigrate policy; settings.AUTOMIGRATE maps onto these."""
 
     cooldown_minutes: float = 30.0
+    # A guest never goes back to the host it left within this long (nor within
+    # the cooldown, if longer). Ping-pong is judged over an hour; a 30-minute
+    # cooldown alone let trace replays send guests back after 35-55 minutes.
+    bounce_back_minutes: float = 60.0
     hysteresis_fraction: float = 0.05  # aim for threshold minus 5 % of threshold
     # CPU moves keep the target's available memory above this fraction of its total.
     mem_floor_fraction: float = 0.10
@@ -71,6 +75,10 @@ class Tuning:
     cpu_ceiling_percent: float = 80.0
     max_moves_per_host: int = 5
     max_moves_per_run: int = 20
+    # automigrate (CPU rules): a guest whose move would lower its host by less
+    # than this many points is not worth a memory copy. Trace replays showed
+    # batches of 0.0-0.5 % moves off saturated hosts: cost with no relief.
+    min_relief_percent: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from automigrate.engine.candidates import Candidate, select_candidates
-from automigrate.engine.model import CPU, Failure
+from automigrate.engine.model import CPU, Failure, Skip
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.run import Run
 from automigrate.engine.scoring import goal
@@ -26,10 +26,36 @@ def plan_automigrate(run: Run) -> None:
             )
             continue
         candidates, skips = select_candidates(run.guests_by_host.get(source.name, ()), source, run.rule, tuning)
+        candidates, too_small = _worth_a_copy(run, source, candidates)
+        skips += too_small
         run.skips.extend(skips)
         _relieve(run, source, candidates)
         if run.still_fires(source):
             run.explain_unrelieved(source, len(candidates), skips, _cap_reached(run, source))
+
+
+def _worth_a_copy(run: Run, source: HostLoad, candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[Skip]]:
+    """Drop CPU candidates whose move would relieve the host by less than ``min_relief_percent``.
+
+    Every move copies the guest's whole memory; off a saturated host, moving
+    guests that use almost no CPU spends that cost (and the per-host move cap)
+    without bringing the host any closer to the threshold.
+    """
+    floor = run.tuning.min_relief_percent
+    if run.metric != CPU or floor <= 0:
+        return list(candidates), []
+    keep = [c for c in candidates if c.relief >= floor]
+    skips = [
+        Skip(
+            reason="low_relief",
+            guest=c.name,
+            host=source.name,
+            detail=f"moving it would lower {source.name} by {c.relief:.2f} points, less than {floor:g}",
+        )
+        for c in candidates
+        if c.relief < floor
+    ]
+    return keep, skips
 
 
 def _distance_to_goal(run: Run, source: HostLoad, target_level: float) -> float:

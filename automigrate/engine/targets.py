@@ -102,10 +102,9 @@ class FitChecker:
             ceiling = self.tuning.cpu_ceiling_percent
             if not target.cpu + share < ceiling:
                 return explain.cpu_ceiling_entry(target.name, cand.name, target.cpu, share, ceiling)
-        if is_bounce_back(cand.guest, target.name, self.tuning.cooldown_minutes):
-            return explain.bounce_back_entry(
-                target.name, cand.name, cand.guest.minutes_since_migration, self.tuning.cooldown_minutes
-            )
+        no_return = max(self.tuning.cooldown_minutes, self.tuning.bounce_back_minutes)
+        if is_bounce_back(cand.guest, target.name, no_return):
+            return explain.bounce_back_entry(target.name, cand.name, cand.guest.minutes_since_migration, no_return)
         return None
 
 

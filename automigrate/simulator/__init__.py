@@ -1,0 +1,1 @@
+"""Simulated clusters: trace replay (traces, replay) and, later, the live simulator."""
