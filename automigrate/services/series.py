@@ -1,0 +1,173 @@
+"""Metric series for charts, downsampled in SQL.
+
+A host's chart over 7 days of 10-second samples is 60,000 points per metric;
+browsers and Plotly choke on that, and shipping it costs more than computing
+it. So the database averages samples into fixed buckets (at most
+``MAX_POINTS`` per series whatever the range) and only the buckets travel.
+
+Buckets are aligned on the epoch (``floor(epoch / bucket)``), not on the
+start of the range, so a chart refreshed every few seconds keeps the same
+points instead of shimmering as the window slides.
+
+Used by the dashboard and the API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Avg, FloatField, Func, Value
+from django.db.models.functions import Floor
+from django.utils import timezone
+
+from automigrate.engine.model import CPU, MEM
+from automigrate.models import GuestSample, HostSample
+
+MAX_POINTS = 2000
+
+# The chart ranges offered to people, in seconds.
+RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}
+DEFAULT_RANGE = "6h"
+
+
+class Epoch(Func):
+    """Seconds since 1970-01-01 UTC of a datetime column, as a float.
+
+    Django has no portable epoch extraction, so each backend gets its own SQL.
+    """
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores datetimes as ISO text on SQLite; julianday() parses it. SQLite keeps
+        # milliseconds internally, so rounding to 3 decimals undoes the float error that would
+        # otherwise drop a sample at 12:00:10 into the 12:00:09 bucket.
+        return self.as_sql(
+            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
+        )
+
+
+@dataclass
+class Series:
+    """One downsampled series: bucket start times and bucket means."""
+
+    times: list[datetime] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    bucket_seconds: int = 0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def bucket_seconds_for(span_seconds: float, max_points: int = MAX_POINTS) -> int:
+    """The bucket width that keeps a span under ``max_points`` buckets.
+
+    One less than the cap, because epoch-aligned buckets may straddle both
+    ends of the range.
+    """
+    return max(1, math.ceil(span_seconds / max(1, max_points - 1)))
+
+
+def range_bounds(range_key: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or timezone.now()
+    return now - timedelta(seconds=RANGES.get(range_key, RANGES[DEFAULT_RANGE])), now
+
+
+def _bucketed(queryset, bucket: int, group_by: tuple[str, ...] = ()):
+    return (
+        queryset.annotate(bucket=Floor(Epoch("time") / Value(float(bucket))))
+        .values(*group_by, "bucket")
+        .annotate(mean=Avg("value"))
+        .order_by(*group_by, "bucket")
+    )
+
+
+def _to_time(bucket_index: float, bucket: int) -> datetime:
+    return datetime.fromtimestamp(int(bucket_index) * bucket, tz=UTC)
+
+
+def host_series(
+    host_id: int, metric: str, start: datetime, end: datetime, max_points: int = MAX_POINTS
+) -> Series:
+    """One host's metric between ``start`` and ``end``, at most ``max_points`` bucket means."""
+    bucket = bucket_seconds_for((end - start).total_seconds(), max_points)
+    rows = _bucketed(
+        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end), bucket
+    )
+    series = Series(bucket_seconds=bucket)
+    for row in rows:
+        series.times.append(_to_time(row["bucket"], bucket))
+        series.values.append(row["mean"])
+    return series
+
+
+def hosts_series(
+    host_ids: Iterable[int], metric: str, start: datetime, end: datetime, max_points: int = MAX_POINTS
+) -> dict[int, Series]:
+    """Several hosts' metric in one query, each at most ``max_points`` bucket means."""
+    bucket = bucket_seconds_for((end - start).total_seconds(), max_points)
+    rows = _bucketed(
+        HostSample.objects.filter(host_id__in=list(host_ids), metric=metric, time__gte=start, time__lte=end),
+        bucket,
+        group_by=("host_id",),
+    )
+    out: dict[int, Series] = defaultdict(lambda: Series(bucket_seconds=bucket))
+    for row in rows:
+        series = out[row["host_id"]]
+        series.times.append(_to_time(row["bucket"], bucket))
+        series.values.append(row["mean"])
+    return dict(out)
+
+
+def current_window_seconds() -> int:
+    """How far back "now" looks: a few sample intervals, at least a minute.
+
+    A single latest sample is noisy and needs a per-backend DISTINCT ON; a
+    short mean is one GROUP BY over the (metric, time) index on both backends.
+    """
+    return int(max(60, 3 * settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]))
+
+
+def host_window_means(
+    window_seconds: int | None = None,
+    host_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
+) -> dict[int, dict[str, float]]:
+    """Mean cpu.usage_active and mem.available per host over the last window, in one query.
+
+    Hosts without samples in the window are absent: they have no current value.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(seconds=window_seconds or current_window_seconds())
+    samples = HostSample.objects.filter(metric__in=(CPU, MEM), time__gte=since, time__lte=now)
+    if host_ids is not None:
+        samples = samples.filter(host_id__in=list(host_ids))
+    means: dict[int, dict[str, float]] = defaultdict(dict)
+    for row in samples.values("host_id", "metric").annotate(mean=Avg("value")).order_by():
+        means[row["host_id"]][row["metric"]] = row["mean"]
+    return dict(means)
+
+
+def guest_window_means(
+    guest_ids: Iterable[int], window_seconds: int | None = None, now: datetime | None = None
+) -> dict[int, float]:
+    """Mean guest cpu.usage_active (% of its own vCPUs) per guest over the last window."""
+    now = now or timezone.now()
+    since = now - timedelta(seconds=window_seconds or current_window_seconds())
+    rows = (
+        GuestSample.objects.filter(guest_id__in=list(guest_ids), time__gte=since, time__lte=now)
+        .values("guest_id")
+        .annotate(mean=Avg("cpu"))
+        .order_by()
+    )
+    return {row["guest_id"]: row["mean"] for row in rows}

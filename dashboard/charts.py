@@ -1,0 +1,247 @@
+"""Plotly figures, built server-side as plain dicts.
+
+Plain dicts rather than plotly.graph_objects: the browser's Plotly.js does
+the validation anyway, and building objects for 1,000 bars every 10 s costs
+more than the query behind them. The same dicts are embedded in the page
+for the first draw and served as JSON for the in-place refresh
+(``Plotly.react``), so both paths draw exactly the same chart.
+
+Thresholds are layout shapes (horizontal lines), which Plotly.js draws into
+the SVG's ``.shapelayer``; browser tests look for them there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from automigrate.engine.model import CPU, MEM
+from automigrate.models import Migration, MigrationRule
+from automigrate.services.series import Series
+from dashboard.queries import HostRow
+
+GIB = 1024**3
+
+COLOR_OK = "#3f6fa8"
+COLOR_HOT = "#c8372d"
+COLOR_THRESHOLD = "#c8372d"
+COLOR_MEM = "#2f8f6f"
+COLOR_ARRIVED = "#2b8a3e"
+COLOR_LEFT = "#d9480f"
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12, "color": "#273142"}
+
+# Beyond this many bars, names under the axis overlap into a black smear;
+# hovering still tells which host a bar is.
+MAX_TICK_LABELS = 40
+MAX_RULE_BARS = 300
+
+
+def _time(value: datetime) -> str:
+    """A time as Plotly reads it, in the server's time zone (the axis is labelled with it)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _base_layout(**extra) -> dict:
+    layout = {
+        "font": FONT,
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "margin": {"l": 56, "r": 16, "t": 28, "b": 40},
+        "showlegend": False,
+        "hovermode": "closest",
+        "uirevision": "keep",  # Plotly.react keeps the user's zoom between refreshes
+    }
+    layout.update(extra)
+    return layout
+
+
+def _threshold_line(value: float, label: str, yref: str = "y", side: str = "right") -> tuple[dict, dict]:
+    """A dashed horizontal line across the plot at ``value``, and its label on one ``side``.
+
+    Bar charts put the label over their short bars, so it is never hidden behind a tall one.
+    """
+    shape = {
+        "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": yref, "y0": value, "y1": value,
+        "line": {"color": COLOR_THRESHOLD, "width": 1.5, "dash": "dash"},
+        "name": "threshold",
+    }
+    annotation = {
+        "xref": "paper", "x": 1 if side == "right" else 0, "xanchor": side, "yref": yref, "y": value,
+        "yanchor": "bottom",
+        "text": label, "showarrow": False, "font": {"size": 11, "color": COLOR_THRESHOLD},
+        "bgcolor": "rgba(255,255,255,0.8)",
+    }
+    return shape, annotation
+
+
+def _rule_label(rule: MigrationRule) -> str:
+    sign = ">" if rule.metric == CPU else "<"
+    return f"{rule.name} {sign} {rule.threshold_display}"
+
+
+def _thresholds(
+    rules: list[MigrationRule], metric: str, yref: str = "y", side: str = "right"
+) -> tuple[list[dict], list[dict]]:
+    """One line per distinct threshold, labelled with every rule that uses it."""
+    by_value: dict[float, list[MigrationRule]] = {}
+    for rule in rules:
+        if rule.metric == metric:
+            by_value.setdefault(rule.threshold, []).append(rule)
+    shapes, annotations = [], []
+    for value, same in sorted(by_value.items()):
+        scale = GIB if metric == MEM else 1
+        shape, note = _threshold_line(value / scale, ", ".join(_rule_label(rule) for rule in same), yref, side)
+        shapes.append(shape)
+        annotations.append(note)
+    return shapes, annotations
+
+
+def hosts_bar(rows: list[HostRow], metric: str, rules: list[MigrationRule]) -> dict:
+    """Every host's current value as a bar, hottest first, hot bars red, thresholds as lines."""
+    with_data = [row for row in rows if (row.cpu if metric == CPU else row.mem) is not None]
+    if metric == CPU:
+        ordered = sorted(with_data, key=lambda row: -row.cpu)
+        values = [round(row.cpu, 2) for row in ordered]
+        hot = [row.cpu_hot for row in ordered]
+        yaxis = {"title": {"text": "CPU busy %"}, "range": [0, 100], "gridcolor": "#e6e9ef", "ticksuffix": "%"}
+        hover = "%{x}<br>cpu.usage_active %{y:.1f}%<extra></extra>"
+    else:
+        ordered = sorted(with_data, key=lambda row: row.mem)
+        values = [round(row.mem / GIB, 2) for row in ordered]
+        hot = [row.mem_hot for row in ordered]
+        yaxis = {"title": {"text": "available GiB"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
+        hover = "%{x}<br>mem.available %{y:.1f} GiB<extra></extra>"
+    # Hottest first: CPU bars fall to the right, memory bars (lowest first) rise to the right.
+    shapes, annotations = _thresholds(rules, metric, side="right" if metric == CPU else "left")
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "name": metric,
+                "x": [row.name for row in ordered],
+                "y": values,
+                "marker": {"color": [COLOR_HOT if is_hot else COLOR_OK for is_hot in hot]},
+                "hovertemplate": hover,
+            }
+        ],
+        "layout": _base_layout(
+            height=250,
+            bargap=0.12,
+            xaxis={"type": "category", "showticklabels": len(ordered) <= MAX_TICK_LABELS, "tickangle": -40,
+                   "automargin": True},
+            yaxis=yaxis,
+            shapes=shapes,
+            annotations=annotations,
+        ),
+    }
+
+
+def _migration_markers(host_id: int, migrations: list[Migration], y: float, yaxis: str) -> list[dict]:
+    """Triangles on the CPU plot where guests arrived (▲) or left (▼)."""
+    arrived: dict[str, list] = {"x": [], "text": []}
+    left: dict[str, list] = {"x": [], "text": []}
+    for migration in migrations:
+        if migration.state != Migration.State.SUCCEEDED:
+            continue
+        when = migration.finished_at or migration.started_at
+        if when is None:
+            continue
+        if migration.target_id == host_id:
+            arrived["x"].append(_time(when))
+            arrived["text"].append(f"{migration.guest.name} arrived from {migration.source.name}")
+        else:
+            left["x"].append(_time(when))
+            left["text"].append(f"{migration.guest.name} left for {migration.target.name}")
+    traces = []
+    for name, points, symbol, color in (
+        ("guest arrived", arrived, "triangle-up", COLOR_ARRIVED),
+        ("guest left", left, "triangle-down", COLOR_LEFT),
+    ):
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": name, "yaxis": yaxis,
+            "x": points["x"], "y": [y] * len(points["x"]), "text": points["text"],
+            "marker": {"symbol": symbol, "size": 11, "color": color, "line": {"width": 1, "color": "#fff"}},
+            "hovertemplate": "%{x}<br>%{text}<extra></extra>",
+        })
+    return traces
+
+
+def host_timeseries(
+    host_id: int,
+    cpu: Series,
+    mem: Series,
+    rules: list[MigrationRule],
+    migrations: list[Migration],
+    start: datetime,
+    end: datetime,
+) -> dict:
+    """CPU % above, available memory below, on one shared time axis, thresholds and moves marked."""
+    cpu_shapes, cpu_notes = _thresholds(rules, CPU, "y")
+    mem_shapes, mem_notes = _thresholds(rules, MEM, "y2")
+    data = [
+        {
+            "type": "scatter", "mode": "lines", "name": "cpu.usage_active", "yaxis": "y",
+            "x": [_time(t) for t in cpu.times], "y": [round(v, 2) for v in cpu.values],
+            "line": {"color": COLOR_OK, "width": 1.6}, "fill": "tozeroy", "fillcolor": "rgba(63,111,168,0.10)",
+            "hovertemplate": "%{x}<br>CPU %{y:.1f}%<extra></extra>",
+        },
+        {
+            "type": "scatter", "mode": "lines", "name": "mem.available", "yaxis": "y2",
+            "x": [_time(t) for t in mem.times], "y": [round(v / GIB, 3) for v in mem.values],
+            "line": {"color": COLOR_MEM, "width": 1.6},
+            "hovertemplate": "%{x}<br>available %{y:.1f} GiB<extra></extra>",
+        },
+        # Markers ride just above 100 % so they never hide the CPU line.
+        *_migration_markers(host_id, migrations, 104, "y"),
+    ]
+    tz = timezone.get_current_timezone_name()
+    return {
+        "data": data,
+        "layout": _base_layout(
+            height=430,
+            showlegend=True,
+            legend={"orientation": "h", "y": 1.1, "x": 0, "font": {"size": 11}},
+            xaxis={"type": "date", "range": [_time(start), _time(end)], "anchor": "y2",
+                   "title": {"text": f"time ({tz})", "font": {"size": 11}}, "gridcolor": "#eef0f4"},
+            yaxis={"domain": [0.56, 1], "range": [0, 108], "tickvals": [0, 25, 50, 75, 100], "ticksuffix": "%",
+                   "title": {"text": "CPU busy"},
+                   "gridcolor": "#e6e9ef"},
+            yaxis2={"domain": [0, 0.44], "rangemode": "tozero", "title": {"text": "available GiB"},
+                    "gridcolor": "#e6e9ef"},
+            shapes=cpu_shapes + mem_shapes,
+            annotations=cpu_notes + mem_notes,
+        ),
+    }
+
+
+def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float]]) -> dict:
+    """Watched hosts' means over the rule's own window against its threshold, nearest to firing first."""
+    is_cpu = rule.metric == CPU
+    ordered = sorted(means, key=lambda item: -item[1] if is_cpu else item[1])[:MAX_RULE_BARS]
+    scale = 1 if is_cpu else GIB
+    values = [round(value / scale, 2) for _, value in ordered]
+    hot = [value > rule.threshold if is_cpu else value < rule.threshold for _, value in ordered]
+    shape, note = _threshold_line(rule.threshold / scale, _rule_label(rule), side="right" if is_cpu else "left")
+    unit = "%" if is_cpu else " GiB"
+    return {
+        "data": [{
+            "type": "bar", "name": f"mean over {rule.period_display}",
+            "x": [name for name, _ in ordered], "y": values,
+            "marker": {"color": [COLOR_HOT if is_hot else COLOR_OK for is_hot in hot]},
+            "hovertemplate": "%{x}<br>%{y:.1f}" + unit + f" (mean over {rule.period_display})<extra></extra>",
+        }],
+        "layout": _base_layout(
+            height=260,
+            bargap=0.12,
+            xaxis={"type": "category", "showticklabels": len(ordered) <= MAX_TICK_LABELS, "tickangle": -40,
+                   "automargin": True},
+            yaxis=(
+                {"title": {"text": "CPU busy %"}, "range": [0, 100], "ticksuffix": "%", "gridcolor": "#e6e9ef"}
+                if is_cpu
+                else {"title": {"text": "available GiB"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
+            ),
+            shapes=[shape],
+            annotations=[note],
+        ),
+    }

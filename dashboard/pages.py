@@ -1,0 +1,158 @@
+"""What each page shows: context built from queries and charts, shared by the
+HTML page and its live JSON endpoint so a refresh shows exactly what a reload would.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from automigrate.api.filters import EventFilter, MigrationFilter
+from automigrate.engine.model import CPU, MEM
+from automigrate.models import Event, Host, Migration, MigrationRule
+from automigrate.services import series
+from dashboard import charts, queries
+
+HOSTS_PER_PAGE = 50
+EVENTS_PER_PAGE = 50
+MIGRATIONS_PER_PAGE = 50
+RULES_PER_PAGE = 50
+RULE_EVENTS = 15
+HOST_EVENTS = 10
+NAMES_SHOWN = 30
+
+
+def _page(items, number, per_page):
+    return Paginator(items, per_page).get_page(number)
+
+
+def overview(params) -> dict:
+    rows, watching = queries.host_rows()
+    search = params.get("q", "").strip()
+    table, sort = queries.sort_rows(queries.search_rows(rows, search), params.get("sort", queries.DEFAULT_SORT))
+    inflight = queries.in_flight_migrations()
+    now = timezone.now()
+    return {
+        "summary": {
+            "hosts": len(rows),
+            "hot": sum(row.hot for row in rows),
+            "cpu_hot": sum(row.cpu_hot for row in rows),
+            "mem_hot": sum(row.mem_hot for row in rows),
+            "no_data": sum(row.no_data for row in rows),
+            "in_flight": len(inflight),
+            "rules": len(watching.rules),
+        },
+        "hosts_page": _page(table, params.get("page"), HOSTS_PER_PAGE),
+        "search": search,
+        "sort": sort,
+        "inflight": [(m, queries.estimated_progress(m, now)) for m in inflight],
+        "events": queries.latest_events(),
+        "lock": queries.lock_info(now),
+        "window_seconds": series.current_window_seconds(),
+        "figures": {
+            "chart-cpu": charts.hosts_bar(rows, CPU, watching.rules),
+            "chart-mem": charts.hosts_bar(rows, MEM, watching.rules),
+        },
+    }
+
+
+def host_detail(host: Host, range_key: str) -> dict:
+    if range_key not in series.RANGES:
+        range_key = series.DEFAULT_RANGE
+    start, end = series.range_bounds(range_key)
+    rules = queries.rules_watching(host)
+    cpu = series.host_series(host.pk, CPU, start, end)
+    mem = series.host_series(host.pk, MEM, start, end)
+    migrations = queries.host_migrations(host, start, end)
+    current = series.host_window_means(host_ids=[host.pk]).get(host.pk, {})
+    guests = queries.guest_rows(host)
+    return {
+        "host": host,
+        "range_key": range_key,
+        "ranges": list(series.RANGES),
+        "rules": rules,
+        "cpu_now": current.get(CPU),
+        "mem_now": current.get(MEM),
+        "cpu_threshold": queries.strictest(rules, CPU),
+        "mem_threshold": queries.strictest(rules, MEM),
+        "guests": guests,
+        "cpu_score_total": sum(row.score or 0 for row in guests),
+        "bucket_seconds": cpu.bucket_seconds,
+        "points": max(len(cpu), len(mem)),
+        "events": queries.latest_events(HOST_EVENTS, Q(source_host=host) | Q(target_host=host)),
+        "figures": {"chart-host": charts.host_timeseries(host.pk, cpu, mem, rules, migrations, start, end)},
+    }
+
+
+def rule_list(params) -> dict:
+    rules = list(
+        MigrationRule.objects.annotate(
+            source_count=Count("source_hosts", distinct=True),
+            target_count=Count("target_hosts", distinct=True),
+        ).order_by("name")
+    )
+    states = queries.rule_states(rules)
+    for rule in rules:
+        rule.state = states.get(rule.pk, "idle")
+    return {"rules_page": _page(rules, params.get("page"), RULES_PER_PAGE), "lock": queries.lock_info()}
+
+
+def rule_detail(rule: MigrationRule) -> dict:
+    # Whole lists in one query each (ids and names are small even at thousands of hosts); the
+    # page shows the first few and a count.
+    source_hosts = list(rule.source_hosts.order_by("name").values_list("id", "name"))
+    target_hosts = list(rule.target_hosts.order_by("name").values_list("id", "name"))
+    source_guests = list(rule.source_guests.order_by("name").values_list("name", flat=True))
+    # The rule's own view of its hosts: the mean over its period, as the evaluator compares it.
+    watched_ids = [host_id for host_id, _ in source_hosts] or None
+    means = series.host_window_means(window_seconds=rule.period_seconds, host_ids=watched_ids)
+    names = dict(source_hosts) if source_hosts else dict(
+        Host.objects.filter(pk__in=list(means)).values_list("id", "name")
+    )
+    bars = [(names[host_id], values[rule.metric]) for host_id, values in means.items()
+            if rule.metric in values and host_id in names]
+    return {
+        "rule": rule,
+        "state": queries.rule_states([rule]).get(rule.pk, "idle"),
+        "source_hosts": source_hosts[:NAMES_SHOWN],
+        "source_hosts_count": len(source_hosts),
+        "target_hosts": target_hosts[:NAMES_SHOWN],
+        "target_hosts_count": len(target_hosts),
+        "source_guests": source_guests[:NAMES_SHOWN],
+        "source_guests_count": len(source_guests),
+        "watched_count": len(bars),
+        "firing_count": sum(
+            (value > rule.threshold) if rule.metric == CPU else (value < rule.threshold) for _, value in bars
+        ),
+        "events": queries.latest_events(RULE_EVENTS, rule_ref=rule.pk),
+        "pending": queries.pending_recommendations(rule),
+        "lock": queries.lock_info(),
+        "figures": {"chart-rule": charts.rule_hosts_bar(rule, bars)},
+    }
+
+
+def event_log(params) -> dict:
+    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    event_filter = EventFilter(params, queryset=queryset)
+    events = event_filter.qs if event_filter.is_valid() else queryset.none()
+    return {
+        "filter": event_filter,
+        "events_page": _page(events, params.get("page"), EVENTS_PER_PAGE),
+        "rules": MigrationRule.objects.order_by("name").values_list("id", "name"),
+        "actions": Event.Action.choices,
+        "filtered": any(params.get(name) for name in EventFilter.base_filters),
+    }
+
+
+def migration_list(params) -> dict:
+    queryset = Migration.objects.select_related("guest", "source", "target", "rule").order_by("-requested_at", "-id")
+    migration_filter = MigrationFilter(params, queryset=queryset)
+    migrations = migration_filter.qs if migration_filter.is_valid() else queryset.none()
+    counts = dict(Migration.objects.values_list("state").annotate(n=Count("id")).order_by())
+    return {
+        "filter": migration_filter,
+        "migrations_page": _page(migrations, params.get("page"), MIGRATIONS_PER_PAGE),
+        "states": Migration.State.choices,
+        "state_counts": counts,
+    }

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("live/overview/", views.overview_live, name="overview-live"),
+    path("hosts/<int:pk>/", views.host_detail, name="host"),
+    path("hosts/<int:pk>/chart/", views.host_chart, name="host-chart"),
+    path("rules/", views.rule_list, name="rules"),
+    path("live/rules/", views.rule_list_live, name="rules-live"),
+    path("rules/<int:pk>/", views.rule_detail, name="rule"),
+    path("rules/<int:pk>/live/", views.rule_live, name="rule-live"),
+    path("rules/<int:pk>/toggle/", views.rule_toggle, name="rule-toggle"),
+    path("rules/<int:pk>/evaluate/", views.rule_evaluate, name="rule-evaluate"),
+    path("rules/<int:pk>/preview/", views.rule_preview, name="rule-preview"),
+    path("rules/<int:pk>/approve/<int:event_pk>/", views.rule_approve, name="rule-approve"),
+    path("events/", views.event_log, name="events"),
+    path("migrations/", views.migration_list, name="migrations"),
+    path("live/migrations/", views.migration_list_live, name="migrations-live"),
+]

@@ -1,0 +1,181 @@
+"""Dashboard views: thin. Context comes from dashboard.pages, changes from automigrate.services.
+
+Every page has a live twin returning JSON (``fragments``: re-rendered parts
+of the page, ``figures``: Plotly figures) that static/dashboard/live.js polls
+to refresh numbers and charts in place.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from automigrate.models import Event, Host, MigrationRule
+from automigrate.permissions import is_operator
+from automigrate.services import evaluate
+from automigrate.services import rules as rule_service
+from dashboard import pages
+
+# Which included templates each live endpoint re-renders, by element id.
+OVERVIEW_FRAGMENTS = {
+    "overview-summary": "dashboard/_overview_summary.html",
+    "overview-hosts": "dashboard/_host_table.html",
+    "overview-inflight": "dashboard/_inflight.html",
+    "overview-events": "dashboard/_events_short.html",
+}
+HOST_FRAGMENTS = {"host-now": "dashboard/_host_now.html", "host-guests": "dashboard/_guest_table.html"}
+RULES_FRAGMENTS = {"rules-table": "dashboard/_rule_table.html"}
+RULE_FRAGMENTS = {"rule-status": "dashboard/_rule_status.html", "rule-events": "dashboard/_events_short.html"}
+MIGRATIONS_FRAGMENTS = {"migrations-table": "dashboard/_migration_table.html"}
+
+
+def operator_required(view):
+    """Logged in (else to the login page) and operator or staff (else 403)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not is_operator(request.user):
+            raise PermissionDenied("this needs staff or the operators group")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _live(request, context: dict, fragments: dict[str, str]) -> JsonResponse:
+    return JsonResponse(
+        {
+            "fragments": {
+                element_id: render_to_string(template, context, request) for element_id, template in fragments.items()
+            },
+            "figures": context.get("figures", {}),
+            "time": timezone.now(),
+        },
+        encoder=DjangoJSONEncoder,
+    )
+
+
+def _with_role(request, context: dict) -> dict:
+    context["can_operate"] = is_operator(request.user)
+    return context
+
+
+# --- Overview ---------------------------------------------------------------
+
+
+@login_required
+def overview(request):
+    return render(request, "dashboard/overview.html", pages.overview(request.GET))
+
+
+@login_required
+def overview_live(request):
+    return _live(request, pages.overview(request.GET), OVERVIEW_FRAGMENTS)
+
+
+# --- Hosts ------------------------------------------------------------------
+
+
+@login_required
+def host_detail(request, pk: int):
+    host = get_object_or_404(Host, pk=pk)
+    return render(request, "dashboard/host.html", pages.host_detail(host, request.GET.get("range", "")))
+
+
+@login_required
+def host_chart(request, pk: int):
+    host = get_object_or_404(Host, pk=pk)
+    return _live(request, pages.host_detail(host, request.GET.get("range", "")), HOST_FRAGMENTS)
+
+
+# --- Rules ------------------------------------------------------------------
+
+
+@login_required
+def rule_list(request):
+    return render(request, "dashboard/rules.html", pages.rule_list(request.GET))
+
+
+@login_required
+def rule_list_live(request):
+    return _live(request, pages.rule_list(request.GET), RULES_FRAGMENTS)
+
+
+@login_required
+def rule_detail(request, pk: int):
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    return render(request, "dashboard/rule.html", _with_role(request, pages.rule_detail(rule)))
+
+
+@login_required
+def rule_live(request, pk: int):
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    return _live(request, _with_role(request, pages.rule_detail(rule)), RULE_FRAGMENTS)
+
+
+@require_POST
+@operator_required
+def rule_toggle(request, pk: int):
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    enable = request.POST.get("enabled") == "1"
+    rule_service.set_enabled(rule, enable, request.user)
+    messages.success(request, f"Rule {rule.name} {'enabled' if enable else 'disabled'}.")
+    return redirect("dashboard:rule", pk=rule.pk)
+
+
+@require_POST
+@operator_required
+def rule_evaluate(request, pk: int):
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    evaluation = evaluate.evaluate_rule(rule, user=request.user)
+    messages.success(request, f"Evaluated {rule.name}: {evaluation.result}: {evaluation.summary}")
+    return redirect("dashboard:rule", pk=rule.pk)
+
+
+@require_POST
+@operator_required
+def rule_preview(request, pk: int):
+    """The plan the engine would make now, shown on the rule page; nothing is executed or recorded."""
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    context = _with_role(request, pages.rule_detail(rule))
+    context["plan"] = evaluate.preview_rule(rule)
+    return render(request, "dashboard/rule.html", context)
+
+
+@require_POST
+@operator_required
+def rule_approve(request, pk: int, event_pk: int):
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    event = get_object_or_404(Event, pk=event_pk, rule_ref=rule.pk, action=Event.Action.RECOMMEND)
+    try:
+        evaluation = evaluate.approve_recommendation(event, request.user)
+    except evaluate.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Approved recommendation #{event.pk}: {evaluation.result}: {evaluation.summary}")
+    return redirect("dashboard:rule", pk=rule.pk)
+
+
+# --- Events and migrations ------------------------------------------------------
+
+
+@login_required
+def event_log(request):
+    return render(request, "dashboard/events.html", pages.event_log(request.GET))
+
+
+@login_required
+def migration_list(request):
+    return render(request, "dashboard/migrations.html", pages.migration_list(request.GET))
+
+
+@login_required
+def migration_list_live(request):
+    return _live(request, pages.migration_list(request.GET), MIGRATIONS_FRAGMENTS)
