@@ -69,3 +69,15 @@ def test_events_are_append_only():
         Event.objects.all().delete()
     with pytest.raises(PermissionError):
         Event.objects.update(summary="x")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_operators_group_and_lock_row_survive_a_flush():
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from automigrate.models import MigrationLock
+
+    call_command("flush", interactive=False, verbosity=0)
+    assert Group.objects.filter(name="operators").exists()
+    assert MigrationLock.objects.filter(pk=1).exists()
