@@ -112,8 +112,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'automigrate.sqlite3'}",
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'automigrate.sqlite3'}",
         conn_max_age=int(env_number("DATABASE_CONN_MAX_AGE", 60)),
     )
 }
@@ -188,6 +188,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Rules, hosts, guests, events and migrations of the automatic VM migrator.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI need a login, like every other page.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -219,6 +221,10 @@ AUTOMIGRATE = {
     "DRIVER": os.environ.get("AUTOMIGRATE_DRIVER", "simulator"),
     # Engine tuning (automigrate.engine.Tuning).
     "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
+    # A guest never returns to the host it left within this many minutes.
+    "BOUNCE_BACK_MINUTES": env_number("AUTOMIGRATE_BOUNCE_BACK_MINUTES", 60),
+    # CPU rules don't move a guest that would lower its host by less than this.
+    "MIN_RELIEF_PERCENT": env_number("AUTOMIGRATE_MIN_RELIEF_PERCENT", 1.0),
     "HYSTERESIS_FRACTION": env_number("AUTOMIGRATE_HYSTERESIS_FRACTION", 0.05),
     "MEM_FLOOR_FRACTION": env_number("AUTOMIGRATE_MEM_FLOOR_FRACTION", 0.10),
     "CPU_CEILING_PERCENT": env_number("AUTOMIGRATE_CPU_CEILING_PERCENT", 80),

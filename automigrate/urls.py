@@ -2,9 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from automigrate.api import ingest
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", include("automigrate.api.urls")),
+    # InfluxDB 1.x-compatible metrics endpoints, at InfluxDB's paths so clients need only a URL.
+    path("write", ingest.write, name="influx-write"),
+    path("ping", ingest.ping, name="influx-ping"),
     path("", include("dashboard.urls")),
 ]

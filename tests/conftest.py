@@ -68,3 +68,32 @@ def make_guest(db):
         return Guest.objects.create(name=name, host=host, vcpu_count=vcpu_count, vmem_size=vmem_size, **extra)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On SQLite, test in a file rather than Django's shared-cache in-memory database.
+
+    Tests with real concurrent writers (threads, a Celery worker) need SQLite's
+    file locking and busy timeout; shared-cache memory databases fail at once
+    with "database table is locked" instead of waiting.
+    """
+    import os
+    import tempfile
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        # One file per test run: several runs on one machine must not share it.
+        name = f"automigrate-test-{os.getpid()}.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Close connections after each request in tests: live-server threads kept
+    alive by HTTP keep-alive would otherwise hold the test database open."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

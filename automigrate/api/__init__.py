@@ -1,0 +1,1 @@
+"""The REST API under /api/ and the InfluxDB-compatible /write endpoint."""

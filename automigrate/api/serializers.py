@@ -1,0 +1,253 @@
+"""What the API reads and writes.
+
+Rules are only shaped and type-checked here; their real validation and their
+`create`/`update`/`delete` events live in ``automigrate.services.rules``, which
+admin and CLI share (the views call it).
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from automigrate.engine.model import METRICS
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.units import format_period
+
+
+class HostSerializer(serializers.ModelSerializer):
+    guest_count = serializers.SerializerMethodField(help_text="guests placed on this host")
+
+    class Meta:
+        model = Host
+        fields = [
+            "id", "name", "external_id", "cpu_count", "mem_total", "host_type", "cpu_arch",
+            "enabled", "status", "labels", "guest_count", "created_at", "updated_at",
+        ]
+        extra_kwargs = {"mem_total": {"help_text": "bytes"}}
+
+    def get_guest_count(self, host: Host) -> int:
+        # The list view annotates the count in its one query; a single host counts here.
+        count = getattr(host, "guest_count", None)
+        return host.guests.count() if count is None else count
+
+    def validate_labels(self, value):
+        return _string_list(value)
+
+
+class GuestSerializer(serializers.ModelSerializer):
+    host = serializers.SlugRelatedField(slug_field="name", queryset=Host.objects.all(), help_text="host name")
+
+    class Meta:
+        model = Guest
+        fields = [
+            "id", "name", "external_id", "host", "vcpu_count", "vmem_size", "status", "labels",
+            "last_migrated_at", "created_at", "updated_at",
+        ]
+        read_only_fields = ["last_migrated_at"]
+        extra_kwargs = {"vmem_size": {"help_text": "MB"}}
+
+    def validate_labels(self, value):
+        return _string_list(value)
+
+
+def _string_list(value) -> list[str]:
+    # NUL is refused too: PostgreSQL's jsonb cannot store it.
+    if not isinstance(value, list) or not all(isinstance(item, str) and "\x00" not in item for item in value):
+        raise serializers.ValidationError('labels are a list of strings, e.g. ["pinned"]')
+    return value
+
+
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "example": "8G"}]})
+class ThresholdField(serializers.Field):
+    """A number, or for memory a size such as '8G'; the service checks the range."""
+
+    default_error_messages = {"invalid": "use a number (CPU percent, memory bytes) or a size such as 8G or 512M"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "example": "2m"}]})
+class PeriodField(serializers.Field):
+    """Seconds, or '30s', '2m', '1h'; the service checks it."""
+
+    default_error_messages = {"invalid": "use seconds or a duration such as 30s, 2m or 1h"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return format_period(value)
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    metric = serializers.ChoiceField(choices=METRICS, required=False, help_text="default cpu.usage_active")
+    threshold = ThresholdField(help_text="CPU: percent, 0 < t <= 100. Memory: bytes, or a size such as 8G")
+    period = PeriodField(
+        source="period_seconds", required=False,
+        help_text="check interval and averaging window: seconds or 30s, 2m, 1h (default 5m, at least 10s)",
+    )
+    source_hosts = serializers.SlugRelatedField(
+        slug_field="name", queryset=Host.objects.all(), many=True, required=False,
+        help_text="host names; only these hosts are watched (empty: every host)",
+    )
+    target_hosts = serializers.SlugRelatedField(
+        slug_field="name", queryset=Host.objects.all(), many=True, required=False,
+        help_text="host names; VMs may only go to these hosts (empty: any other host)",
+    )
+    source_guests = serializers.SlugRelatedField(
+        slug_field="name", queryset=Guest.objects.all(), many=True, required=False,
+        help_text="guest names; only these VMs may be moved (empty: any VM)",
+    )
+    operator = serializers.CharField(read_only=True, help_text="gt for CPU, lt for memory")
+    metric_type = serializers.CharField(read_only=True, help_text="e.g. cpu.usage_active.gt")
+    description = serializers.CharField(source="describe", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="who created the rule"
+    )
+
+    class Meta:
+        model = MigrationRule
+        fields = [
+            "id", "name", "metric", "operator", "metric_type", "threshold", "period", "period_seconds",
+            "enabled", "mode", "source_hosts", "target_hosts", "source_guests", "description",
+            "created_by", "created_at", "updated_at", "last_evaluated_at", "last_result",
+        ]
+        read_only_fields = ["period_seconds", "last_evaluated_at", "last_result"]
+        # Uniqueness is the service's to check, with its own message.
+        extra_kwargs = {"name": {"validators": []}}
+
+    def to_service_input(self) -> dict:
+        """validated_data in the keys services.rules.clean_rule_input reads."""
+        data = dict(self.validated_data)
+        if "period_seconds" in data:
+            data["period"] = data.pop("period_seconds")
+        return data
+
+
+class ApproveSerializer(serializers.Serializer):
+    event = serializers.IntegerField(help_text="id of the rule's `recommend` event to carry out")
+
+
+class EventSerializer(serializers.ModelSerializer):
+    rule = serializers.IntegerField(source="rule_ref", read_only=True, allow_null=True,
+                                    help_text="rule id, kept after the rule is deleted")
+    guest = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    source_host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    target_host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    migration = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    notes = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            "id", "time", "rule", "rule_name", "action", "user", "guest", "source_host", "target_host",
+            "migration", "summary", "notes",
+        ]
+        read_only_fields = fields
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    guest = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    target = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Migration
+        fields = [
+            "id", "guest", "source", "target", "rule", "batch", "state", "score", "target_score",
+            "requested_at", "started_at", "finished_at", "deadline_at", "duration_seconds", "error",
+        ]
+        read_only_fields = fields
+
+
+class HostMetricsSerializer(serializers.Serializer):
+    """A host's window means; null where it sent no sample in the window."""
+
+    host = serializers.IntegerField(source="id")
+    name = serializers.CharField()
+    window_seconds = serializers.IntegerField()
+    cpu_usage_active = serializers.FloatField(allow_null=True, help_text="mean %, all cores")
+    mem_available = serializers.FloatField(allow_null=True, help_text="mean bytes")
+    mem_total = serializers.IntegerField(help_text="bytes")
+    cpu_count = serializers.IntegerField()
+
+
+class SeriesSerializer(serializers.Serializer):
+    host = serializers.IntegerField()
+    name = serializers.CharField()
+    metric = serializers.ChoiceField(choices=METRICS)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    bucket_seconds = serializers.IntegerField(help_text="each point is the mean of one bucket this wide")
+    times = serializers.ListField(child=serializers.DateTimeField())
+    values = serializers.ListField(child=serializers.FloatField())
+
+
+class MoveSerializer(serializers.Serializer):
+    guest = serializers.CharField()
+    source = serializers.CharField()
+    target = serializers.CharField()
+    score = serializers.FloatField(help_text="the guest's weight on the source, in the metric's unit")
+    target_score = serializers.FloatField(help_text="the guest's weight on the target")
+    source_before = serializers.FloatField()
+    source_after = serializers.FloatField()
+    target_before = serializers.FloatField()
+    target_after = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class FailureSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    guest = serializers.CharField(allow_null=True)
+    notes = serializers.CharField()
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    guest = serializers.CharField(allow_null=True)
+    host = serializers.CharField(allow_null=True)
+    detail = serializers.CharField(allow_blank=True)
+
+
+class PlanSerializer(serializers.Serializer):
+    """The engine's plan (automigrate.engine.model.Plan.to_dict); documents the preview's shape."""
+
+    rule = serializers.CharField()
+    policy = serializers.CharField()
+    metric = serializers.ChoiceField(choices=METRICS)
+    threshold = serializers.FloatField()
+    result = serializers.CharField(help_text="migrating | find_result_fail | not_triggered")
+    triggered = serializers.ListField(child=serializers.DictField(), help_text="{host, value, threshold}")
+    moves = MoveSerializer(many=True)
+    failures = FailureSerializer(many=True)
+    skipped = SkipSerializer(many=True)
+    hosts_after = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="host -> projected value (null: no samples)"
+    )
+
+
+class EvaluationSerializer(serializers.Serializer):
+    """The outcome of one evaluation or approval (automigrate.services.evaluate.Evaluation)."""
+
+    rule = serializers.IntegerField(source="rule.pk")
+    rule_name = serializers.CharField(source="rule.name")
+    result = serializers.CharField(
+        help_text="not_triggered | settling | find_result_fail | recommend | migrating | skip | busy | disabled"
+    )
+    summary = serializers.CharField()
+    plan = PlanSerializer(allow_null=True, help_text="the engine's plan; null when the rule did not look")
+    batch = serializers.IntegerField(source="batch.pk", allow_null=True, help_text="the migration batch started")
+    events = EventSerializer(many=True, help_text="events this evaluation recorded")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,268 @@
+"""REST API viewsets. Thin: rule changes, evaluations and approvals go through services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, ProtectedError
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.response import Response
+
+from automigrate.api import serializers as s
+from automigrate.api.filters import (
+    EventFilter,
+    GuestFilter,
+    HostFilter,
+    MigrationFilter,
+    RuleFilter,
+    StableOrderingFilter,
+    StrictSearchFilter,
+)
+from automigrate.engine.model import CPU, MEM, METRICS
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.services import rules as rule_service
+from automigrate.services import series as series_service
+from automigrate.services.evaluate import ApprovalError, approve_recommendation, evaluate_rule, preview_rule
+from automigrate.units import format_period, parse_period
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "the request conflicts with the current state"
+    default_code = "conflict"
+
+
+FILTER_BACKENDS = [DjangoFilterBackend, StrictSearchFilter, StableOrderingFilter]
+
+
+def call_service(function, *args, **kwargs):
+    """Run a service, turning Django's ValidationError into DRF's (400, one message per field)."""
+    try:
+        return function(*args, **kwargs)
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        raise DRFValidationError(detail) from exc
+
+
+def _duration_param(request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        seconds = parse_period(raw)
+    except ValueError as exc:
+        raise DRFValidationError({name: str(exc)}) from exc
+    if maximum is not None and seconds > maximum:
+        raise DRFValidationError({name: f"at most {format_period(maximum)}"})
+    return seconds
+
+
+class HostViewSet(viewsets.ModelViewSet):
+    """Hypervisor hosts. Deleting a host that still has guests is refused (409)."""
+
+    queryset = Host.objects.annotate(guest_count=Count("guests")).order_by("name")
+    serializer_class = s.HostSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = HostFilter
+    search_fields = ["name", "external_id"]
+    ordering_fields = ["name", "cpu_count", "mem_total", "status", "created_at"]
+
+    @extend_schema(responses={204: None, 409: s.ErrorSerializer})
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Host) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise Conflict(f"host {instance.name} still has guests: move or delete them first") from exc
+
+
+class GuestViewSet(viewsets.ModelViewSet):
+    """Guests (VMs) and the host each runs on."""
+
+    queryset = Guest.objects.select_related("host").order_by("name")
+    serializer_class = s.GuestSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = GuestFilter
+    search_fields = ["name", "external_id"]
+    ordering_fields = ["name", "vcpu_count", "vmem_size", "status", "host__name", "last_migrated_at"]
+
+
+@extend_schema_view(
+    create=extend_schema(description="Create a rule; writes its `create` event."),
+    update=extend_schema(description="Replace a rule; writes an `update` event listing what changed."),
+    partial_update=extend_schema(description="Change some fields; writes an `update` event listing what changed."),
+    destroy=extend_schema(description="Delete a rule; its events stay, with a `delete` event."),
+)
+class RuleViewSet(viewsets.ModelViewSet):
+    """Migration rules: when a host's mean metric crosses the threshold, move VMs off it."""
+
+    queryset = (
+        MigrationRule.objects.select_related("created_by")
+        .prefetch_related("source_hosts", "target_hosts", "source_guests")
+        .order_by("name")
+    )
+    serializer_class = s.RuleSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = RuleFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "metric", "threshold", "period_seconds", "created_at", "last_evaluated_at"]
+
+    def perform_create(self, serializer: s.RuleSerializer) -> None:
+        serializer.instance = call_service(rule_service.create_rule, serializer.to_service_input(), self.request.user)
+
+    def perform_update(self, serializer: s.RuleSerializer) -> None:
+        call_service(rule_service.update_rule, serializer.instance, serializer.to_service_input(), self.request.user)
+
+    def perform_destroy(self, instance: MigrationRule) -> None:
+        rule_service.delete_rule(instance, self.request.user)
+
+    def _rule_response(self, rule: MigrationRule) -> Response:
+        rule = self.get_queryset().get(pk=rule.pk)  # fresh relations after a change
+        return Response(self.get_serializer(rule).data)
+
+    @extend_schema(request=None, responses=s.RuleSerializer, description="Turn the rule on; writes an `enable` event.")
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        rule = call_service(rule_service.set_enabled, self.get_object(), True, request.user)
+        return self._rule_response(rule)
+
+    @extend_schema(request=None, responses=s.RuleSerializer, description="Turn the rule off; writes a `disable` event.")
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        rule = call_service(rule_service.set_enabled, self.get_object(), False, request.user)
+        return self._rule_response(rule)
+
+    @extend_schema(
+        request=None,
+        responses=s.EvaluationSerializer,
+        description="Evaluate the rule now, as its schedule would: in automatic mode this may start "
+        "migrations; in recommend mode it records a `recommend` event to approve.",
+    )
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request, pk=None):
+        evaluation = call_service(evaluate_rule, self.get_object(), user=request.user)
+        return Response(s.EvaluationSerializer(evaluation).data)
+
+    @extend_schema(
+        responses=s.PlanSerializer,
+        description="The plan the rule would carry out now. Executes nothing and records nothing.",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def preview(self, request, pk=None):
+        plan = call_service(preview_rule, self.get_object())
+        return Response(s.PlanSerializer(plan.to_dict()).data)
+
+    @extend_schema(
+        request=s.ApproveSerializer,
+        responses=s.EvaluationSerializer,
+        description="Carry out one of this rule's `recommend` events, through the same path as automatic mode.",
+    )
+    @action(detail=True, methods=["post"], serializer_class=s.ApproveSerializer)
+    def approve(self, request, pk=None):
+        rule = self.get_object()
+        body = s.ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        event = Event.objects.filter(pk=body.validated_data["event"], rule_ref=rule.pk).first()
+        if event is None:
+            raise DRFValidationError({"event": f"rule {rule.name} has no event {body.validated_data['event']}"})
+        try:
+            evaluation = call_service(approve_recommendation, event, request.user)
+        except ApprovalError as exc:
+            raise DRFValidationError({"event": str(exc)}) from exc
+        return Response(s.EvaluationSerializer(evaluation).data)
+
+
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The event log: every decision and migration attempt, newest first. Append-only."""
+
+    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    serializer_class = s.EventSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = EventFilter
+    search_fields = ["rule_name", "summary"]
+    ordering_fields = ["time", "action", "rule_name"]
+
+
+class MigrationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Migration attempts, newest first."""
+
+    queryset = Migration.objects.select_related("guest", "source", "target", "rule").order_by("-requested_at", "-id")
+    serializer_class = s.MigrationSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = MigrationFilter
+    search_fields = ["guest__name"]
+    ordering_fields = ["requested_at", "finished_at", "state"]
+
+
+WINDOW_PARAM = OpenApiParameter(
+    "window", str, description="averaging window: seconds or 30s, 2m, 1h (default: a few sample intervals)"
+)
+
+
+class SeriesQuerySerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=METRICS, default=CPU)
+    range = serializers.CharField(default="6h", help_text="how far back: 30m, 6h, 7d (at most 31d)")
+    points = serializers.IntegerField(default=300, min_value=2, max_value=series_service.MAX_POINTS)
+
+
+class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Per host: recent window means, and downsampled series for charts. `{id}` is the host's id."""
+
+    queryset = Host.objects.order_by("name")
+    serializer_class = s.HostMetricsSerializer
+    filter_backends = FILTER_BACKENDS
+    filterset_class = HostFilter
+    search_fields = ["name"]
+    ordering_fields = ["name"]
+
+    def _window(self) -> int:
+        return _duration_param(self.request, "window", series_service.current_window_seconds(), maximum=86400)
+
+    def _rows(self, hosts: list[Host]) -> list[dict]:
+        window = self._window()
+        means = series_service.host_window_means(window, host_ids=[h.pk for h in hosts])
+        return [
+            {
+                "id": h.pk, "name": h.name, "window_seconds": window,
+                "cpu_usage_active": means.get(h.pk, {}).get(CPU),
+                "mem_available": means.get(h.pk, {}).get(MEM),
+                "mem_total": h.mem_total, "cpu_count": h.cpu_count,
+            }
+            for h in hosts
+        ]
+
+    @extend_schema(parameters=[WINDOW_PARAM])
+    def list(self, request, *args, **kwargs):
+        hosts = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.HostMetricsSerializer(self._rows(hosts), many=True).data)
+
+    @extend_schema(parameters=[WINDOW_PARAM])
+    def retrieve(self, request, *args, **kwargs):
+        return Response(s.HostMetricsSerializer(self._rows([self.get_object()])[0]).data)
+
+    @extend_schema(parameters=[SeriesQuerySerializer], responses=s.SeriesSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def series(self, request, pk=None):
+        host = self.get_object()
+        query = SeriesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        span = _duration_param(request, "range", 6 * 3600, maximum=31 * 86400)
+        end = timezone.now()
+        start = end - timedelta(seconds=span)
+        series = series_service.host_series(
+            host.pk, query.validated_data["metric"], start, end, max_points=query.validated_data["points"]
+        )
+        return Response(s.SeriesSerializer({
+            "host": host.pk, "name": host.name, "metric": query.validated_data["metric"],
+            "start": start, "end": end, "bucket_seconds": series.bucket_seconds,
+            "times": series.times, "values": series.values,
+        }).data)

@@ -1,0 +1,286 @@
+"""`manage.py migrationalert`: rules from the shell, like the seed's `climc monitor-migrationalert-*`.
+
+    migrationalert create [--period 2m] [--source-host H]... [--target-host H]...
+                          [--source-guest G]... [--mode recommend] NAME cpu.usage_active.gt 60
+    migrationalert list [--metric-type cpu.usage_active.gt]
+    migrationalert show|delete|enable|disable ID|NAME
+    migrationalert update ID|NAME [--name N] [--threshold T] [--period P] [--source-host H]... ...
+    migrationalert events ID|NAME [--action A]... [--limit N]
+
+Every change goes through automigrate.services.rules, so it is validated as in
+admin and the API and writes its event. Events name `--user USER` as the actor;
+without it, `cli:<login>` (the account that ran the command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from collections.abc import Sequence
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from automigrate.engine.model import CPU, MEM
+from automigrate.models import Event, Guest, Host, MigrationRule
+from automigrate.services import rules as rule_service
+from automigrate.services.rules import RES_NAME
+
+METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
+TENANT = "system"
+
+
+class OneLineErrorParser(CommandParser):
+    """Usage mistakes as one line on stderr (exit 2), not the whole usage text."""
+
+    def error(self, message):
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        raise CommandError(f"Error: {message}")
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A table drawn like climc's: +---+ rules, centered headers, left-aligned cells."""
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) + 2 for i, h in enumerate(headers)]
+    rule = "+" + "+".join("-" * w for w in widths) + "+"
+    lines = [rule, "|" + "|".join(h.center(w) for h, w in zip(headers, widths, strict=True)) + "|", rule]
+    lines += ["|" + "|".join(f" {c}".ljust(w) for c, w in zip(row, widths, strict=True)) + "|" for row in cells]
+    if cells:
+        lines.append(rule)
+    return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _metric(metric_type: str) -> str:
+    try:
+        return METRIC_TYPES[metric_type]
+    except KeyError:
+        raise CommandError(
+            f"'{metric_type}' is not a metric type: use {' or '.join(METRIC_TYPES)}"
+        ) from None
+
+
+def _by_name(model, names: list[str], kind: str) -> list:
+    found = {obj.name: obj for obj in model.objects.filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise CommandError(f"no {kind} named {', '.join(repr(n) for n in missing)}")
+    return [found[n] for n in names]
+
+
+def _join(objects) -> str:
+    return ",".join(sorted(o.name for o in objects))
+
+
+class Command(BaseCommand):
+    help = "Create, list, show, change and delete migration rules, and read their events."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # A missing or unknown subcommand is also one line.
+        parser.error = lambda message: OneLineErrorParser.error(parser, message)
+        return parser
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=OneLineErrorParser)
+
+        def command(name: str, help_text: str, rule_arg: bool = True):
+            p = sub.add_parser(name, help=help_text, description=help_text)
+            p.add_argument("--user", help="act as this Django user (default: cli:<your login>)")
+            if rule_arg:
+                p.add_argument("rule", metavar="ID|NAME", help="the rule's id or name")
+            return p
+
+        create = command("create", "create a rule", rule_arg=False)
+        create.add_argument("name", metavar="NAME")
+        create.add_argument("metric_type", metavar="METRIC_TYPE", help=" or ".join(METRIC_TYPES))
+        create.add_argument("threshold", metavar="THRESHOLD", help="CPU percent (0-100] or memory bytes / 8G / 512M")
+        create.add_argument("--period", default="5m", help="check interval and averaging window (default 5m)")
+        create.add_argument("--mode", choices=MigrationRule.Mode.values, default=MigrationRule.Mode.AUTOMATIC)
+        create.add_argument("--disabled", action="store_true", help="create it switched off")
+        self._relation_options(create)
+
+        listing = command("list", "list rules", rule_arg=False)
+        listing.add_argument("--metric-type", choices=list(METRIC_TYPES))
+
+        command("show", "show one rule")
+
+        update = command("update", "change a rule (only the options given)")
+        update.add_argument("--name")
+        update.add_argument("--metric-type", choices=list(METRIC_TYPES))
+        update.add_argument("--threshold")
+        update.add_argument("--period")
+        update.add_argument("--mode", choices=MigrationRule.Mode.values)
+        self._relation_options(update, clearable=True)
+
+        command("delete", "delete a rule (its events stay)")
+        command("enable", "switch a rule on")
+        command("disable", "switch a rule off")
+
+        events = command("events", "a rule's events, newest first (also of a deleted rule)")
+        events.add_argument("--action", action="append", choices=Event.Action.values, dest="actions",
+                            help="only this action (repeatable)")
+        events.add_argument("--limit", type=_positive_int, default=50, help="at most N events (default 50)")
+
+    @staticmethod
+    def _relation_options(parser, clearable: bool = False) -> None:
+        for option, what in (("source-host", "watch only this host"), ("target-host", "move only to this host"),
+                             ("source-guest", "move only this guest")):
+            dest = option.replace("-", "_") + "s"
+            parser.add_argument(f"--{option}", action="append", dest=dest, metavar=option.split("-")[1].upper(),
+                                help=f"{what} (repeatable{'; replaces the list' if clearable else ''})")
+            if clearable:
+                parser.add_argument(f"--no-{option}s", action="store_true", dest=f"clear_{dest}",
+                                    help=f"empty the {option.replace('-', ' ')} list")
+
+    def handle(self, *args, **options):
+        self.actor = self._actor(options.get("user"))
+        handler = getattr(self, f"do_{options['action']}")
+        try:
+            handler(options)
+        except ValidationError as exc:
+            raise CommandError(_one_line(exc)) from None
+
+    # --- subcommands
+
+    def do_create(self, options) -> None:
+        data = {
+            "name": options["name"],
+            "metric": _metric(options["metric_type"]),
+            "threshold": options["threshold"],
+            "period": options["period"],
+            "mode": options["mode"],
+            "enabled": not options["disabled"],
+            **self._relations(options),
+        }
+        rule = rule_service.create_rule(data, self.actor)
+        self._show(rule)
+
+    def do_list(self, options) -> None:
+        rules = MigrationRule.objects.order_by("name")
+        if options["metric_type"]:
+            rules = rules.filter(metric=METRIC_TYPES[options["metric_type"]])
+        rows = [
+            (r.pk, r.name, r.metric_type, r.threshold_display, r.period_display, r.mode, str(r.enabled).lower())
+            for r in rules
+        ]
+        self.stdout.write(format_table(("id", "name", "metric_type", "threshold", "period", "mode", "enabled"), rows))
+
+    def do_show(self, options) -> None:
+        self._show(self._rule(options["rule"]))
+
+    def do_update(self, options) -> None:
+        rule = self._rule(options["rule"])
+        data = {key: options[key] for key in ("name", "threshold", "period", "mode") if options[key] is not None}
+        if options["metric_type"]:
+            data["metric"] = METRIC_TYPES[options["metric_type"]]
+        data.update(self._relations(options))
+        if not data:
+            raise CommandError("nothing to change: give at least one option, see `migrationalert update --help`")
+        self._show(rule_service.update_rule(rule, data, self.actor))
+
+    def do_delete(self, options) -> None:
+        rule = self._rule(options["rule"])
+        rule_id, name = rule.pk, rule.name
+        rule_service.delete_rule(rule, self.actor)
+        self.stdout.write(f"deleted rule {rule_id} ({name})")
+
+    def do_enable(self, options) -> None:
+        self._show(rule_service.set_enabled(self._rule(options["rule"]), True, self.actor))
+
+    def do_disable(self, options) -> None:
+        self._show(rule_service.set_enabled(self._rule(options["rule"]), False, self.actor))
+
+    def do_events(self, options) -> None:
+        events = Event.objects.filter(**self._event_owner(options["rule"])).order_by("-time", "-id")
+        if options["actions"]:
+            events = events.filter(action__in=options["actions"])
+        rows = [
+            (
+                e.pk, f"{e.time:%Y-%m-%dT%H:%M:%S.%fZ}", e.rule_ref, RES_NAME, e.rule_name, e.user, TENANT, e.action,
+                json.dumps(e.notes, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if e.notes
+                else e.summary,
+            )
+            for e in events[: options["limit"]]
+        ]
+        headers = ("id", "ops_time", "obj_id", "obj_type", "obj_name", "user", "tenant", "action", "notes")
+        self.stdout.write(format_table(headers, rows))
+
+    # --- helpers
+
+    def _actor(self, username: str | None):
+        if username is None:
+            try:
+                login = getpass.getuser()
+            except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+                login = "unknown"
+            return f"cli:{login}"
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(f"no active user named '{username}': create one in admin, or leave out --user")
+        return user
+
+    @staticmethod
+    def _rule(id_or_name: str) -> MigrationRule:
+        try:
+            return rule_service.find_rule(id_or_name)
+        except MigrationRule.DoesNotExist as exc:
+            raise CommandError(f"{exc}: see `migrationalert list`") from None
+
+    @staticmethod
+    def _event_owner(id_or_name: str) -> dict:
+        """Filter for a rule's events; a deleted rule is found by its old id or name."""
+        try:
+            return {"rule_ref": rule_service.find_rule(id_or_name).pk}
+        except MigrationRule.DoesNotExist:
+            pass
+        if Event.objects.filter(rule_name=id_or_name).exists():
+            return {"rule_name": id_or_name}
+        if id_or_name.isdigit() and Event.objects.filter(rule_ref=int(id_or_name)).exists():
+            return {"rule_ref": int(id_or_name)}
+        raise CommandError(f"no rule with id or name '{id_or_name}', now or in the event log")
+
+    @staticmethod
+    def _relations(options) -> dict:
+        data = {}
+        for field, model, kind in (("source_hosts", Host, "host"), ("target_hosts", Host, "host"),
+                                   ("source_guests", Guest, "guest")):
+            if options.get(f"clear_{field}"):
+                if options[field]:
+                    raise CommandError(f"--no-{field.replace('_', '-')} and --{field[:-1].replace('_', '-')} "
+                                       "contradict each other: give one")
+                data[field] = []
+            elif options[field]:
+                data[field] = _by_name(model, options[field], kind)
+        return data
+
+    def _show(self, rule: MigrationRule) -> None:
+        rows = [
+            ("id", rule.pk), ("name", rule.name), ("metric_type", rule.metric_type),
+            ("threshold", rule.threshold_display), ("period", rule.period_display), ("mode", rule.mode),
+            ("enabled", str(rule.enabled).lower()),
+            ("source_hosts", _join(rule.source_hosts.all())), ("target_hosts", _join(rule.target_hosts.all())),
+            ("source_guests", _join(rule.source_guests.all())),
+            ("created_by", rule.created_by.get_username() if rule.created_by else ""),
+            ("created_at", f"{rule.created_at:%Y-%m-%dT%H:%M:%SZ}"),
+            ("updated_at", f"{rule.updated_at:%Y-%m-%dT%H:%M:%SZ}"),
+        ]
+        self.stdout.write(format_table(("Field", "Value"), rows))
+
+
+def _one_line(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+    return " ".join(exc.messages)

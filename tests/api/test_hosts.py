@@ -1,0 +1,92 @@
+"""/api/hosts/: the inventory, paged, filtered, searched and ordered."""
+
+import pytest
+
+from automigrate.models import Host
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def five_hosts(make_host):
+    make_host("h3", cpu_count=16, status="offline")
+    make_host("h1", cpu_count=32)
+    make_host("h5", cpu_count=16)
+    make_host("h2", cpu_count=64, status="maintenance")
+    make_host("h4", cpu_count=16)
+
+
+def names(response) -> list[str]:
+    return [item["name"] for item in response.json()["results"]]
+
+
+def test_hosts_are_listed_by_name_in_limit_offset_pages(viewer_api, five_hosts):
+    first = viewer_api.get("/api/hosts/?limit=2")
+    assert first.json()["count"] == 5
+    assert names(first) == ["h1", "h2"]
+    assert "offset=2" in first.json()["next"]
+    assert names(viewer_api.get("/api/hosts/?limit=2&offset=4")) == ["h5"]
+
+
+def test_hosts_filter_by_status(viewer_api, five_hosts):
+    assert names(viewer_api.get("/api/hosts/?status=offline")) == ["h3"]
+    assert names(viewer_api.get("/api/hosts/?status=offline&status=maintenance")) == ["h2", "h3"]
+
+
+def test_an_unknown_status_is_a_400_naming_the_choices(viewer_api, five_hosts):
+    response = viewer_api.get("/api/hosts/?status=melting")
+    assert response.status_code == 400
+    assert "status" in response.json()
+
+
+def test_hosts_search_by_name(viewer_api, five_hosts):
+    assert names(viewer_api.get("/api/hosts/?search=h4")) == ["h4"]
+
+
+def test_ordering_on_a_shared_value_is_stable_across_pages(viewer_api, five_hosts):
+    # Three hosts have 16 CPUs: the primary key breaks the tie, so pages never overlap.
+    pages = [names(viewer_api.get(f"/api/hosts/?ordering=cpu_count&limit=1&offset={i}")) for i in range(5)]
+    assert [p[0] for p in pages] == ["h3", "h5", "h4", "h1", "h2"]
+    assert names(viewer_api.get("/api/hosts/?ordering=-cpu_count&limit=1")) == ["h2"]
+
+
+def test_a_host_shows_how_many_guests_it_has(viewer_api, make_host, make_guest):
+    host = make_host("a15")
+    make_guest("vm1", host)
+    make_guest("vm2", host)
+    assert viewer_api.get("/api/hosts/").json()["results"][0]["guest_count"] == 2
+    assert viewer_api.get(f"/api/hosts/{host.pk}/").json()["guest_count"] == 2
+
+
+def test_an_operator_registers_a_host(operator_api):
+    response = operator_api.post(
+        "/api/hosts/", {"name": "a15", "cpu_count": 40, "mem_total": 256 * 1024**3, "labels": ["rack-2"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert Host.objects.get(name="a15").labels == ["rack-2"]
+    assert response.json()["guest_count"] == 0
+
+
+def test_host_validation_names_each_bad_field(operator_api, make_host):
+    make_host("a15")
+    response = operator_api.post(
+        "/api/hosts/", {"name": "a15", "cpu_count": -1, "mem_total": 1, "labels": "pinned"}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"name", "cpu_count", "labels"}
+
+
+def test_deleting_a_host_with_guests_is_refused_with_409(operator_api, make_host, make_guest):
+    host = make_host("a15")
+    make_guest("vm1", host)
+    response = operator_api.delete(f"/api/hosts/{host.pk}/")
+    assert response.status_code == 409
+    assert "still has guests" in response.json()["detail"]
+    assert Host.objects.filter(pk=host.pk).exists()
+
+
+def test_deleting_an_empty_host_works(operator_api, make_host):
+    host = make_host("a15")
+    assert operator_api.delete(f"/api/hosts/{host.pk}/").status_code == 204
+    assert not Host.objects.exists()
