@@ -84,16 +84,10 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     database = settings.DATABASES["default"]
+    # Close connections after each request: live-server threads kept alive by
+    # HTTP keep-alive would otherwise hold the PostgreSQL test database open.
+    database["CONN_MAX_AGE"] = 0
     if database["ENGINE"].endswith("sqlite3"):
         # One file per test run: several runs on one machine must not share it.
         name = f"automigrate-test-{os.getpid()}.sqlite3"
         database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """Close connections after each request in tests: live-server threads kept
-    alive by HTTP keep-alive would otherwise hold the test database open."""
-    from django.conf import settings
-
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

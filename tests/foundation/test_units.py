@@ -10,7 +10,7 @@ def test_it_parses_periods(text, seconds):
 
 @pytest.mark.parametrize("text", ["5x", "", "m", "-2m", "1.5s"])
 def test_it_refuses_malformed_periods(text):
-    with pytest.raises(ValueError, match="period|whole number"):
+    with pytest.raises(ValueError, match=r"period|whole number"):
         parse_period(text)
 
 
