@@ -19,7 +19,7 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap
 	@echo "automigrate: open http://127.0.0.1:8000/ (dashboard), /admin/, /api/docs/ ; Ctrl-C stops all three processes"
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile automigrate/Procfile --app-root . start
 
 lint: venv
 	$(VENV)/bin/ruff check .

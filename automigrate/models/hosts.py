@@ -52,6 +52,11 @@ class Guest(models.Model):
     last_migrated_from = models.ForeignKey(
         Host, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Simulated cluster only: the guest's load shape, e.g. {"shape": "wave", "level": 30}.
+    # Kept in the database because web, worker and beat are separate processes.
+    workload = models.JSONField(
+        default=dict, blank=True, help_text="simulator only: load shape (steady, wave, bursty, stress, idle)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
