@@ -1,0 +1,337 @@
+"""One evaluation of a rule: snapshot → engine plan → events → (automatic mode) execution.
+
+``evaluate_rule`` is the one entry point: the Celery beat task, the
+``evaluate`` command and the API all call it. ``preview_rule`` answers "what
+would it do now" without writing anything; ``approve_recommendation`` executes
+a recorded recommendation through the same path as automatic mode.
+
+Events and flooding: every decision is readable as an event, but a rule
+checked every 30 s must not bury the log. So:
+
+* ``migrating`` / ``migrate_*`` events are always written (they are actions);
+* a decision that did nothing (``not_triggered``, settling) is written only
+  when it differs from the rule's latest event: you see when a rule calms
+  down, not every time it stays calm;
+* a repeated "fired but did nothing" decision (``find_result_fail``,
+  ``recommend``, ``skip``) with the same hosts, guests and blocking batch is
+  written again only after DECISION_REPEAT_MINUTES (default 60), as a
+  reminder that the problem persists.
+
+``rule.last_evaluated_at`` and ``rule.last_result`` are updated on every
+evaluation, so "checked, nothing new" is visible without an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from automigrate.engine import lifecycle, plan
+from automigrate.engine.explain import fmt_value
+from automigrate.engine.model import CPU, Move, Plan
+from automigrate.models import Event, Host, MigrationBatch, MigrationRule
+from automigrate.services import execution, lock
+from automigrate.services.events import record_event
+from automigrate.services.snapshot import ClusterView, build_view
+
+# rule.last_result values, also read by status.rule_states.
+NOT_TRIGGERED = "not_triggered"
+SETTLING = "settling"
+FIND_RESULT_FAIL = "find_result_fail"
+RECOMMEND = "recommend"
+MIGRATING = "migrating"
+SKIP = "skip"  # fired while another rule's batch held the lock
+BUSY = "busy"  # fired again while its own batch is still running
+DISABLED = "disabled"
+FIRING_RESULTS = frozenset({FIND_RESULT_FAIL, RECOMMEND, MIGRATING, SKIP, BUSY})
+
+# Decisions that did nothing are recorded only when they change; never as a reminder.
+_ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING})
+MAX_LISTED = 10  # names listed in a summary before "and N more"
+
+
+@dataclass
+class Evaluation:
+    """The outcome of one evaluation, for callers that show or log it."""
+
+    rule: MigrationRule
+    result: str
+    summary: str
+    plan: Plan | None = None
+    batch: MigrationBatch | None = None
+    events: list[Event] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.rule.name}: {self.result}: {self.summary}"
+
+
+# --- public ----------------------------------------------------------------
+
+
+def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None) -> Evaluation:
+    """Evaluate ``rule`` once: decide, record events, and in automatic mode start the migrations."""
+    now = now or timezone.now()
+    if not rule.enabled:
+        return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
+    automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
+    if automatic:
+        early = _own_batch_or_settling(rule, now)
+        if early is not None:
+            return _finish(rule, early, now)
+
+    view = build_view(rule, now)
+    result = plan(view.snapshot, view.spec, tuning=view.tuning)
+    stale = _stale(result, view)
+    if result.result == NOT_TRIGGERED:
+        evaluation = _not_triggered(rule, result, stale, now)
+    elif not result.moves:
+        evaluation = Evaluation(rule, FIND_RESULT_FAIL, f"{_firing_text(result)} but nothing can move", result)
+    elif automatic:
+        evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
+    else:
+        evaluation = _recommend(rule, result, stale, now)
+    if result.failures:
+        failure_events = _failure_events(rule, result, stale, now, view)
+        evaluation.events = failure_events + evaluation.events
+    return _finish(rule, evaluation, now)
+
+
+def preview_rule(rule: MigrationRule, *, now: datetime | None = None) -> Plan:
+    """What the rule would decide now, executing and recording nothing (settling and the lock ignored)."""
+    view = build_view(rule, now)
+    return plan(view.snapshot, view.spec, tuning=view.tuning)
+
+
+class ApprovalError(ValueError):
+    """A recommendation that cannot be approved; the message says why, in one line."""
+
+
+def approve_recommendation(event: Event, user, *, now: datetime | None = None) -> Evaluation:
+    """Execute the moves of a ``recommend`` event through the same path as automatic mode."""
+    now = now or timezone.now()
+    if event.action != Event.Action.RECOMMEND:
+        raise ApprovalError(f"event #{event.pk} is a {event.action} event: only recommend events can be approved")
+    rule = event.rule
+    if rule is None:
+        raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
+    if Event.objects.filter(action=Event.Action.APPROVE, notes__recommendation=event.pk).exists():
+        raise ApprovalError(f"recommendation #{event.pk} was already approved")
+    moves = [Move(**item["move"]) for item in event.notes.get("moves", [])]
+    if not moves:
+        raise ApprovalError(f"recommendation #{event.pk} has no moves")
+    approval = record_event(
+        Event.Action.APPROVE,
+        f"recommendation #{event.pk} approved: {len(moves)} move{'s' if len(moves) != 1 else ''}"
+        f" ({_moves_text(moves)})",
+        rule=rule, user=user, notes={"recommendation": event.pk},
+    )
+    evaluation = _execute(rule, moves, None, {}, user, now, firing_text=f"recommendation #{event.pk}")
+    evaluation.events.insert(0, approval)
+    return evaluation
+
+
+# --- steps -----------------------------------------------------------------
+
+
+def _own_batch_or_settling(rule: MigrationRule, now: datetime) -> Evaluation | None:
+    """Reasons an automatic rule does not look at the cluster at all this round."""
+    holder = lock.current()
+    if holder.batch_id and holder.batch and holder.batch.rule_id == rule.pk:
+        return Evaluation(rule, BUSY, f"its batch #{holder.batch_id} is still migrating", batch=holder.batch)
+    finished = rule.last_batch_finished_at
+    if finished and lifecycle.is_settling(finished.timestamp(), now.timestamp(), rule.period_seconds):
+        until = finished + timedelta(seconds=rule.period_seconds)
+        summary = (
+            f"settling until {until:%H:%M:%S}: the last batch finished at {finished:%H:%M:%S}, and the rule"
+            f" waits one full window ({rule.period_display}) so it decides on post-migration samples only"
+        )
+        notes = {"reason": "settling", "batch_finished_at": finished.isoformat(), "until": until.isoformat()}
+        key = f"settling:{finished.isoformat()}"
+        event = _decision(rule, Event.Action.SKIP, SETTLING, summary, notes, key=key, now=now)
+        return Evaluation(rule, SETTLING, summary, events=[event] if event else [])
+    return None
+
+
+def _not_triggered(rule: MigrationRule, result: Plan, stale: dict, now: datetime) -> Evaluation:
+    sign = ">" if rule.metric == CPU else "<"
+    summary = f"no host {rule.metric} {sign} {rule.threshold_display} over {rule.period_display}"
+    worst = _worst_host(result, rule.metric)
+    if worst:
+        summary += f" (worst: {worst[0]} at {fmt_value(rule.metric, worst[1])})"
+    summary += _stale_text(stale)
+    key = "not_triggered:" + ",".join(stale.get("hosts", []))
+    event = _decision(rule, Event.Action.NOT_TRIGGERED, NOT_TRIGGERED, summary, {"stale": stale}, key=key, now=now)
+    return Evaluation(rule, NOT_TRIGGERED, summary, result, events=[event] if event else [])
+
+
+def _recommend(rule: MigrationRule, result: Plan, stale: dict, now: datetime) -> Evaluation:
+    summary = (
+        f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
+        f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
+    )
+    notes = {
+        "moves": [_move_notes(move) for move in result.moves],
+        "triggered": result.triggered,
+        "stale": stale,
+    }
+    key = "recommend:" + ";".join(f"{m.guest}:{m.source}>{m.target}" for m in result.moves)
+    event = _decision(rule, Event.Action.RECOMMEND, RECOMMEND, summary, notes, key=key, now=now)
+    return Evaluation(rule, RECOMMEND, summary, result, events=[event] if event else [])
+
+
+def _execute(
+    rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime,
+    *, firing_text: str,
+) -> Evaluation:
+    """Hand moves to execution; a busy lock becomes a ``skip`` event naming the batch that holds it."""
+    started = execution.start_batch(rule, moves, user=user, now=now)
+    dropped = f"; dropped {len(started.dropped)}: {'; '.join(started.dropped)}" if started.dropped else ""
+    if started.batch is not None:
+        summary = (
+            f"{firing_text}: batch #{started.batch.pk} with {len(moves) - len(started.dropped)} move(s),"
+            f" {started.started} started{dropped}{_stale_text(stale)}"
+        )
+        events = list(Event.objects.filter(migration__batch=started.batch).order_by("id"))
+        return Evaluation(rule, MIGRATING, summary, result, batch=started.batch, events=events)
+    if started.blocked_by is None:
+        summary = f"{firing_text}, but no planned move is still valid{dropped}"
+        return Evaluation(rule, FIND_RESULT_FAIL, summary, result)
+    blocker = started.blocked_by
+    holder = lock.current()
+    lease = f", lease until {holder.lease_expires_at:%H:%M:%S}" if holder.lease_expires_at else ""
+    summary = (
+        f"{firing_text}, but batch #{blocker.pk} of rule {blocker.rule_name} holds the migration lock"
+        f" (since {blocker.started_at:%H:%M:%S}{lease}): giving up this round, one batch at a time"
+        f"{_stale_text(stale)}"
+    )
+    notes = {
+        "reason": "lock_busy",
+        "batch": {"id": blocker.pk, "rule_id": blocker.rule_id, "rule": blocker.rule_name,
+                  "started_at": blocker.started_at.isoformat()},
+        "would_move": [_move_notes(move) for move in moves],
+        "stale": stale,
+    }
+    event = _decision(rule, Event.Action.SKIP, SKIP, summary, notes, key=f"lock:{blocker.pk}", now=now)
+    return Evaluation(rule, SKIP, summary, result, events=[event] if event else [])
+
+
+def _failure_events(rule: MigrationRule, result: Plan, stale: dict, now: datetime, view: ClusterView) -> list[Event]:
+    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes."""
+    key = "find_result_fail:" + ";".join(sorted(f"{f.host}/{f.guest or ''}" for f in result.failures))
+    if _suppressed(rule, key, FIND_RESULT_FAIL, now):
+        return []
+    values = {item["host"]: item["value"] for item in result.triggered}
+    events = []
+    for failure in result.failures:
+        value = values.get(failure.host)
+        where = f"{failure.host} at {fmt_value(rule.metric, value)}" if value is not None else failure.host
+        summary = f"{where}: {_clip(failure.notes)}{_stale_text(stale)}"
+        events.append(record_event(
+            Event.Action.FIND_RESULT_FAIL, summary, rule=rule,
+            source_host=_host(view, failure.host),
+            notes={"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
+                   "threshold": rule.threshold, "stale": stale, "fingerprint": key},
+        ))
+    return events
+
+
+def _finish(rule: MigrationRule, evaluation: Evaluation, now: datetime) -> Evaluation:
+    # update(), not save(): run-time fields never produce an "update" event or touch updated_at.
+    MigrationRule.objects.filter(pk=rule.pk).update(last_evaluated_at=now, last_result=evaluation.result)
+    rule.last_evaluated_at, rule.last_result = now, evaluation.result
+    return evaluation
+
+
+# --- recording decisions without flooding -----------------------------------
+
+
+def _decision(
+    rule: MigrationRule, action: str, result: str, summary: str, notes: dict, *, key: str, now: datetime
+) -> Event | None:
+    """Record a decision event unless it repeats the rule's latest event (see module doc)."""
+    if _suppressed(rule, key, result, now):
+        return None
+    return record_event(action, summary, rule=rule, notes={**notes, "fingerprint": key})
+
+
+def _suppressed(rule: MigrationRule, key: str, result: str, now: datetime) -> bool:
+    latest = Event.objects.filter(rule_ref=rule.pk).order_by("-time", "-id").values("notes", "time").first()
+    if latest is None or (latest["notes"] or {}).get("fingerprint") != key:
+        return False
+    if result in _ONLY_ON_CHANGE:
+        return True
+    repeat = timedelta(minutes=float(settings.AUTOMIGRATE.get("DECISION_REPEAT_MINUTES", 60)))
+    return now - latest["time"] < repeat
+
+
+# --- text ------------------------------------------------------------------
+
+
+def _stale(result: Plan, view: ClusterView) -> dict:
+    """Hosts and guests ignored for lack of fresh samples (offline or disabled hosts are expected to be quiet)."""
+    hosts = sorted({
+        s.host for s in result.skipped
+        if s.reason == "stale_metrics" and s.host and view.hosts.get(s.host) and view.hosts[s.host].accepts_guests
+    })
+    guests = sorted({s.guest for s in result.skipped if s.reason == "no_guest_metrics" and s.guest})
+    stale = {}
+    if hosts:
+        stale["hosts"] = hosts
+    if guests:
+        stale["guests"] = guests
+    return stale
+
+
+def _stale_text(stale: dict) -> str:
+    parts = []
+    if stale.get("hosts"):
+        parts.append(f"hosts {_names(stale['hosts'])}")
+    if stale.get("guests"):
+        parts.append(f"guests {_names(stale['guests'])}")
+    if not parts:
+        return ""
+    return f"; no fresh samples in the window, so neither source nor target: {' and '.join(parts)}"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def _firing_text(result: Plan) -> str:
+    sign = ">" if result.metric == CPU else "<"
+    hosts = [f"{t['host']} ({fmt_value(result.metric, t['value'])})" for t in result.triggered]
+    return f"{_names(hosts)} {sign} {fmt_value(result.metric, result.threshold)}"
+
+
+def _moves_text(moves: list[Move]) -> str:
+    return _names([f"{m.guest} {m.source} → {m.target}" for m in moves])
+
+
+def _move_notes(move: Move) -> dict:
+    """A planned move in the reference's shape (names only: nothing is executed yet) plus the move itself."""
+    return {
+        "guest": {"name": move.guest, "host": move.source, "score": move.score},
+        "target_host": {"name": move.target, "score": move.target_before},
+        "move": asdict(move),
+    }
+
+
+def _worst_host(result: Plan, metric: str) -> tuple[str, float] | None:
+    values = [(name, value) for name, value in result.hosts_after.items() if value is not None]
+    if not values:
+        return None
+    return max(values, key=lambda item: item[1]) if metric == CPU else min(values, key=lambda item: item[1])
+
+
+def _host(view: ClusterView, name: str) -> Host | None:
+    """The host row for an event, from the snapshot (no query)."""
+    ref = view.hosts.get(name)
+    return Host(pk=ref.pk, name=ref.name) if ref else None
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,202 @@
+"""The live simulated cluster: hosts and guests in the database, samples every tick.
+
+The simulator plays both roles of a real cloud for a fresh machine: it is the
+metric source (``tick`` writes HostSample/GuestSample rows, the tables the
+InfluxDB /write endpoint fills) and, with automigrate.drivers.simulator, the
+migration driver. All its state is in the database (hosts, guests with their
+``workload``), so the web server, the Celery worker and beat agree on it.
+
+Host values follow from the guests placed on them:
+
+* ``cpu.usage_active`` = base noise + Σ guest usage × vCPUs / host cpu_count (capped at 100);
+* ``mem.available`` = mem_total − Σ guest memory − a reserve for the hypervisor.
+
+A guest being migrated still runs (and counts) on its source until the move succeeds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from automigrate.engine.model import CPU, MEM
+from automigrate.models import Guest, GuestSample, Host, HostSample
+from automigrate.simulator import workloads
+
+GIB = 1024**3
+HOST_RESERVED_BYTES = 4 * GIB  # hypervisor and page cache the guests cannot use
+HOST_BASE_CPU = 2.0  # % busy with nothing running (hypervisor, agents)
+
+# Mixed host sizes (cores, memory), cycled so a small cluster still has each kind.
+HOST_SIZES = ((40, 256 * GIB), (64, 512 * GIB), (32, 192 * GIB), (16, 128 * GIB))
+# Guest flavours (vCPUs, MB) with weights favouring small guests, as clouds see.
+FLAVOURS = ((1, 1024), (2, 2048), (2, 4096), (4, 8192), (8, 16384), (16, 32768))
+FLAVOUR_WEIGHTS = (0.15, 0.25, 0.2, 0.25, 0.1, 0.05)
+# Seeding leaves this share of each host's memory free, and plans CPU below this mean.
+SEED_MEM_FREE = 0.20
+SEED_CPU_CEILING = 45.0
+
+
+class SimulatorError(Exception):
+    """A simulator command that cannot be done; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    hosts: int
+    guests: int
+
+    def __str__(self) -> str:
+        return f"seeded a simulated cluster of {self.hosts} hosts and {self.guests} guests"
+
+
+def seed_cluster(
+    hosts: int = 12, guests: int = 150, seed: int = 0, prefix: str = "sim", backfill_seconds: int = 0,
+    now: datetime | None = None,
+) -> SeedSummary:
+    """Create hosts of mixed sizes and guests with random workloads, placed to fit.
+
+    Placement puts each guest on the host with the lowest planned CPU share
+    where its memory fits, so the cluster starts healthy; demos then make it
+    unhealthy on purpose (``set_workload(..., "stress")``).
+    """
+    if hosts < 1 or guests < 0:
+        raise SimulatorError("seed needs at least 1 host and 0 or more guests")
+    if Host.objects.filter(name__startswith=f"{prefix}-host-").exists():
+        raise SimulatorError(f"a simulated cluster ({prefix}-host-*) already exists: nothing seeded")
+    rng = random.Random(seed)
+    with transaction.atomic():
+        host_rows = Host.objects.bulk_create([
+            Host(name=f"{prefix}-host-{i + 1:02d}", external_id=f"{prefix}-host-{i + 1:02d}",
+                 cpu_count=HOST_SIZES[i % len(HOST_SIZES)][0], mem_total=HOST_SIZES[i % len(HOST_SIZES)][1])
+            for i in range(hosts)
+        ])
+        host_rows = list(Host.objects.filter(name__in=[h.name for h in host_rows]).order_by("name"))
+        demand = {h.pk: 0.0 for h in host_rows}  # vCPU-percent planned on each host
+        free = {h.pk: h.mem_total * (1 - SEED_MEM_FREE) - HOST_RESERVED_BYTES for h in host_rows}
+        new_guests = []
+        for i in range(guests):
+            vcpus, mb = rng.choices(FLAVOURS, weights=FLAVOUR_WEIGHTS)[0]
+            workload = workloads.random_workload(rng)
+            fits = [h for h in host_rows if free[h.pk] >= mb * 1024**2]
+            if not fits:
+                break  # the cluster is full: fewer guests than asked rather than an unhealthy start
+            host = min(fits, key=lambda h: (demand[h.pk] / h.cpu_count, h.name))
+            demand[host.pk] += vcpus * float(workload.get("level", 1.0))
+            free[host.pk] -= mb * 1024**2
+            new_guests.append(Guest(
+                name=f"{prefix}-vm-{i + 1:03d}", external_id=f"{prefix}-vm-{i + 1:03d}", host=host,
+                vcpu_count=vcpus, vmem_size=mb, workload=workload,
+            ))
+        Guest.objects.bulk_create(new_guests)
+    if backfill_seconds:
+        backfill(backfill_seconds, now=now)
+    return SeedSummary(hosts=len(host_rows), guests=len(new_guests))
+
+
+def set_workload(guest_name: str, shape: str, **params: float) -> Guest:
+    """Change a guest's load on the fly (``simulator stress GUEST`` / ``calm GUEST``)."""
+    if shape not in workloads.SHAPES:
+        raise SimulatorError(f"'{shape}' is not a workload shape: use one of {', '.join(workloads.SHAPES)}")
+    guest = Guest.objects.filter(name=guest_name).first()
+    if guest is None:
+        raise SimulatorError(f"no guest named '{guest_name}' (see `manage.py simulator status`)")
+    guest.workload = {"shape": shape, **params}
+    Guest.objects.filter(pk=guest.pk).update(workload=guest.workload)
+    return guest
+
+
+# --- samples -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inventory:
+    hosts: list[tuple[int, int, int]]  # pk, cpu_count, mem_total of hosts that report
+    guests: list[tuple[int, int, int, int, dict]]  # pk, host pk, vcpus, MB, workload of running guests
+
+
+def _inventory() -> _Inventory:
+    hosts = list(
+        Host.objects.filter(status=Host.Status.ONLINE).order_by("pk").values_list("pk", "cpu_count", "mem_total")
+    )
+    reporting = {pk for pk, *_ in hosts}
+    guests = [
+        row for row in Guest.objects.filter(status__in=(Guest.Status.RUNNING, Guest.Status.MIGRATING))
+        .order_by("pk").values_list("pk", "host_id", "vcpu_count", "vmem_size", "workload")
+        if row[1] in reporting
+    ]
+    return _Inventory(hosts, guests)
+
+
+def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], list[GuestSample]]:
+    t = at.timestamp()
+    busy = defaultdict(float)  # vCPU-percent per host
+    used = defaultdict(int)  # bytes per host
+    guest_samples = []
+    for pk, host_pk, vcpus, mb, workload in inventory.guests:
+        cpu = workloads.usage(workload or {}, pk, t)
+        busy[host_pk] += cpu * vcpus
+        used[host_pk] += mb * 1024**2
+        guest_samples.append(GuestSample(guest_id=pk, time=at, cpu=round(cpu, 3)))
+    host_samples = []
+    step = int(t // workloads.STEP_SECONDS)
+    for pk, cpu_count, mem_total in inventory.hosts:
+        base = HOST_BASE_CPU + workloads.unit(pk, step, 1)
+        cpu = min(100.0, base + busy[pk] / cpu_count)
+        mem = max(0.0, mem_total - used[pk] - HOST_RESERVED_BYTES - workloads.unit(pk, step, 2) * 64 * 1024**2)
+        host_samples.append(HostSample(host_id=pk, metric=CPU, time=at, value=round(cpu, 3)))
+        host_samples.append(HostSample(host_id=pk, metric=MEM, time=at, value=mem))
+    return host_samples, guest_samples
+
+
+def _write(samples: Iterable[tuple[list[HostSample], list[GuestSample]]]) -> tuple[int, int]:
+    hosts = guests = 0
+    for host_samples, guest_samples in samples:
+        HostSample.objects.bulk_create(host_samples, batch_size=5000)
+        GuestSample.objects.bulk_create(guest_samples, batch_size=5000)
+        hosts += len(host_samples)
+        guests += len(guest_samples)
+    return hosts, guests
+
+
+def tick(now: datetime | None = None) -> tuple[int, int]:
+    """Write one sample per online host (CPU and memory) and per running guest; returns the counts."""
+    now = now or timezone.now()
+    return _write([_samples(_inventory(), now)])
+
+
+def backfill(seconds: int, now: datetime | None = None, step: int = workloads.STEP_SECONDS) -> tuple[int, int]:
+    """Samples for the last ``seconds`` with today's placement: a fresh cluster has a full window at once."""
+    now = now or timezone.now()
+    inventory = _inventory()
+    times = [now - timedelta(seconds=offset) for offset in range(int(seconds), -1, -int(step))]
+    return _write(_samples(inventory, at) for at in times)
+
+
+def describe() -> str:
+    """A short text of the simulated cluster: hosts with their latest values and guest counts."""
+    lines = []
+    counts = defaultdict(int)
+    for host_id in Guest.objects.values_list("host_id", flat=True):
+        counts[host_id] += 1
+    latest: dict[tuple[int, str], float] = {}
+    since = timezone.now() - timedelta(minutes=2)
+    for host_id, metric, value in (
+        HostSample.objects.filter(time__gte=since).order_by("time").values_list("host_id", "metric", "value")
+    ):
+        latest[(host_id, metric)] = value
+    for host in Host.objects.order_by("name"):
+        cpu, mem = latest.get((host.pk, CPU)), latest.get((host.pk, MEM))
+        cpu_text = f"{cpu:5.1f}%" if cpu is not None else "   n/a"
+        mem_text = f"{mem / GIB:7.1f} GiB free" if mem is not None else "     n/a"
+        lines.append(f"{host.name:20} {host.cpu_count:3} cores {host.mem_total / GIB:5.0f} GiB  cpu {cpu_text}"
+                     f"  mem {mem_text}  {counts[host.pk]:3} guests  {host.status}")
+    for guest in Guest.objects.filter(workload__shape=workloads.STRESS).select_related("host"):
+        lines.append(f"  {guest.name} on {guest.host.name}: {guest.workload.get('shape')} ({guest.vcpu_count} vCPU)")
+    return "\n".join(lines) or "no hosts: run `manage.py simulator seed`"

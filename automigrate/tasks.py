@@ -1,0 +1,49 @@
+"""Celery tasks: thin wrappers, each calling one service function.
+
+Beat runs ``evaluate_rule`` per rule at the rule's period (django-celery-beat,
+see services/schedule.py), and the system jobs at fixed intervals.
+"""
+
+from celery import shared_task
+from django_celery_beat.models import PeriodicTask
+
+from automigrate.models import MigrationRule
+
+
+@shared_task(name="automigrate.tasks.evaluate_rule", ignore_result=True)
+def evaluate_rule(rule_pk: int) -> str:
+    from automigrate.services import evaluate, schedule
+
+    rule = MigrationRule.objects.filter(pk=rule_pk).first()
+    if rule is None or not rule.enabled:
+        return "skipped: rule deleted or disabled"
+    # A period changed straight in the database (not through the services) fixes its schedule here;
+    # only on a mismatch, because every PeriodicTask save makes beat reload all schedules.
+    if not PeriodicTask.objects.filter(
+        name=schedule.rule_task_name(rule.pk), interval__every=rule.period_seconds, enabled=True
+    ).exists():
+        schedule.sync_rule_schedule(rule)
+    return str(evaluate.evaluate_rule(rule))
+
+
+@shared_task(name="automigrate.tasks.watch_migrations", ignore_result=True)
+def watch_migrations() -> str:
+    from automigrate.services import execution
+
+    return str(execution.watch_migrations())
+
+
+@shared_task(name="automigrate.tasks.simulator_tick", ignore_result=True)
+def simulator_tick() -> str:
+    from automigrate.simulator import cluster
+
+    hosts, guests = cluster.tick()
+    return f"{hosts} host and {guests} guest samples"
+
+
+@shared_task(name="automigrate.tasks.prune_samples", ignore_result=True)
+def prune_samples() -> str:
+    from automigrate.services import metrics
+
+    hosts, guests = metrics.prune_samples()
+    return f"pruned {hosts} host and {guests} guest samples"
