@@ -199,12 +199,13 @@ SPECTACULAR_SETTINGS = {
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -230,6 +231,9 @@ AUTOMIGRATE = {
     "CPU_CEILING_PERCENT": env_number("AUTOMIGRATE_CPU_CEILING_PERCENT", 80),
     "MAX_MOVES_PER_HOST": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_HOST", 5)),
     "MAX_MOVES_PER_RUN": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_RUN", 20)),
+    # A "fired but did nothing" decision (find_result_fail, recommend, skip)
+    # is written again only after this many minutes, so the log is not flooded.
+    "DECISION_REPEAT_MINUTES": env_number("AUTOMIGRATE_DECISION_REPEAT_MINUTES", 60),
     # Execution safety.
     "MAX_IN_FLIGHT": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT", 4)),
     "MAX_IN_FLIGHT_PER_HOST": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT_PER_HOST", 2)),

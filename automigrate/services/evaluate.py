@@ -263,7 +263,7 @@ def _suppressed(rule: MigrationRule, key: str, result: str, now: datetime) -> bo
         return False
     if result in _ONLY_ON_CHANGE:
         return True
-    repeat = timedelta(minutes=float(settings.AUTOMIGRATE.get("DECISION_REPEAT_MINUTES", 60)))
+    repeat = timedelta(minutes=float(settings.AUTOMIGRATE["DECISION_REPEAT_MINUTES"]))
     return now - latest["time"] < repeat
 
 

@@ -60,6 +60,8 @@ def tuning_from_settings() -> Tuning:
     conf = settings.AUTOMIGRATE
     return Tuning(
         cooldown_minutes=float(conf["COOLDOWN_MINUTES"]),
+        bounce_back_minutes=float(conf["BOUNCE_BACK_MINUTES"]),
+        min_relief_percent=float(conf["MIN_RELIEF_PERCENT"]),
         hysteresis_fraction=float(conf["HYSTERESIS_FRACTION"]),
         mem_floor_fraction=float(conf["MEM_FLOOR_FRACTION"]),
         cpu_ceiling_percent=float(conf["CPU_CEILING_PERCENT"]),
