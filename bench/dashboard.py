@@ -23,13 +23,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchdb import setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/automigrate_bench_dash"
 HOSTS = 1000
@@ -47,35 +44,6 @@ CPU_VALUE = (
     " + 10 * random() + CASE WHEN h.id %% 20 = 0 THEN 45 ELSE 0 END))"
 )
 MEM_VALUE = "h.mem_total * (0.15 + 0.5 * ((h.id * 7919) %% 100) / 100.0 + 0.05 * random())"
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database if it does not exist (connects to the server's `postgres` db)."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    server = url.rsplit("/", 1)[0] + "/postgres"
-    connection = psycopg2.connect(server)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-    connection.close()
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automigrate.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def data_exists() -> bool:
@@ -225,7 +193,6 @@ def main() -> None:
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    ensure_database(url)
     setup_django(url)
 
     if args.rebuild or not data_exists():

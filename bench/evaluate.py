@@ -23,12 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchdb import setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/automigrate_bench"
 WINDOW_SECONDS = 300
@@ -43,18 +40,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--guests", type=int, default=20000)
     parser.add_argument("--reset", action="store_true", help="drop the cluster and samples and build them again")
     return parser.parse_args()
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automigrate.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def build(n_hosts: int, n_guests: int, reset: bool) -> str:

@@ -35,47 +35,23 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchdb import ROOT, setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/automigrate_bench_ingest"
 HOSTS = 500
 USER, PASSWORD = "bench-telegraf", "bench-telegraf-pass-123"
 
 
-def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    connection = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-    connection.close()
-
-
 def setup(url: str) -> str:
     """Migrate, register the hosts and a writer account; returns the writer's API token."""
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automigrate.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    setup_django(url)
     from django.contrib.auth.models import Group
-    from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from automigrate.models import Host
     from automigrate.permissions import OPERATORS_GROUP
 
-    call_command("migrate", verbosity=0)
     Host.objects.bulk_create(
         [Host(name=f"bench-{i:04d}", cpu_count=64, mem_total=512 * 1024**3) for i in range(HOSTS)],
         ignore_conflicts=True,
@@ -218,7 +194,6 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=5000)
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    ensure_database(url)
     token = setup(url)
     batches = make_batches(args.batches, args.lines)
     points = args.batches * args.lines
