@@ -65,7 +65,7 @@ def _duration_param(request, name: str, default: int, maximum: int | None = None
 
 
 class HostViewSet(viewsets.ModelViewSet):
-    """Hypervisor hosts. Deleting a host that still has guests is refused (409)."""
+    """Hypervisor hosts. Deleting a host with guests or migration history is refused (409)."""
 
     queryset = Host.objects.annotate(guest_count=Count("guests")).order_by("name")
     serializer_class = s.HostSerializer
@@ -82,7 +82,12 @@ class HostViewSet(viewsets.ModelViewSet):
         try:
             instance.delete()
         except ProtectedError as exc:
-            raise Conflict(f"host {instance.name} still has guests: move or delete them first") from exc
+            if instance.guests.exists():
+                raise Conflict(f"host {instance.name} still has guests: move or delete them first") from exc
+            raise Conflict(
+                f"host {instance.name} has migration history, which is kept: "
+                "set enabled=false or status=offline instead"
+            ) from exc
 
 
 class GuestViewSet(viewsets.ModelViewSet):
@@ -94,6 +99,18 @@ class GuestViewSet(viewsets.ModelViewSet):
     filterset_class = GuestFilter
     search_fields = ["name", "external_id"]
     ordering_fields = ["name", "vcpu_count", "vmem_size", "status", "host__name", "last_migrated_at"]
+
+    @extend_schema(responses={204: None, 409: s.ErrorSerializer})
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Guest) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise Conflict(
+                f"guest {instance.name} has migration history, which is kept: set status=stopped instead"
+            ) from exc
 
 
 @extend_schema_view(

@@ -40,9 +40,10 @@ class Migration(models.Model):
 
     ACTIVE_STATES = (State.PENDING, State.MIGRATING)
 
-    guest = models.ForeignKey("automigrate.Guest", on_delete=models.CASCADE, related_name="migrations")
-    source = models.ForeignKey("automigrate.Host", on_delete=models.CASCADE, related_name="+")
-    target = models.ForeignKey("automigrate.Host", on_delete=models.CASCADE, related_name="+")
+    # PROTECT: deleting a host or guest must never erase its migration history.
+    guest = models.ForeignKey("automigrate.Guest", on_delete=models.PROTECT, related_name="migrations")
+    source = models.ForeignKey("automigrate.Host", on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey("automigrate.Host", on_delete=models.PROTECT, related_name="+")
     rule = models.ForeignKey(
         "automigrate.MigrationRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="migrations"
     )

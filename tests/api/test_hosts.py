@@ -90,3 +90,19 @@ def test_deleting_an_empty_host_works(operator_api, make_host):
     host = make_host("a15")
     assert operator_api.delete(f"/api/hosts/{host.pk}/").status_code == 204
     assert not Host.objects.exists()
+
+
+def test_a_host_and_guest_with_migration_history_are_kept(operator_api, make_host, make_guest):
+    from automigrate.models import Guest, Migration
+
+    source, target = make_host("a15"), make_host("b20")
+    guest = make_guest("vm1", target)
+    Migration.objects.create(guest=guest, source=source, target=target, state="succeeded")
+    response = operator_api.delete(f"/api/hosts/{source.pk}/")
+    assert response.status_code == 409
+    assert "migration history" in response.json()["detail"]
+    response = operator_api.delete(f"/api/guests/{guest.pk}/")
+    assert response.status_code == 409
+    assert "set status=stopped" in response.json()["detail"]
+    assert Host.objects.filter(pk=source.pk).exists() and Guest.objects.filter(pk=guest.pk).exists()
+    assert Migration.objects.count() == 1
