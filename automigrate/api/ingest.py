@@ -166,5 +166,8 @@ def write(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 def ping(request: HttpRequest) -> HttpResponse:
-    """InfluxDB clients check the server with /ping; no credentials needed, as in InfluxDB."""
+    """InfluxDB clients check the server with /ping. Unlike InfluxDB, we want
+    credentials here too: nothing of ours answers an anonymous caller."""
+    if request_user(request) is None:
+        return _error(401, "authorization failed: send a Token, Basic auth, or u and p query parameters")
     return HttpResponse(status=204, headers=VERSION_HEADER)

@@ -192,6 +192,9 @@ def test_write_is_post_only_and_needs_no_csrf_token(client, cluster, token):
     assert client.get("/write?db=t").status_code == 405
 
 
-def test_ping_answers_like_influxdb(client):
-    response = client.get("/ping")
+def test_ping_answers_like_influxdb_but_only_with_credentials(client, viewer):
+    from rest_framework.authtoken.models import Token
+
+    assert client.get("/ping").status_code == 401
+    response = client.get("/ping", HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=viewer).key}")
     assert response.status_code == 204 and "X-Influxdb-Version" in response

@@ -112,4 +112,7 @@ def test_wrong_credentials_are_refused(connect, cluster):
     with pytest.raises(InfluxDBClientError) as refused:
         client.write_points([cpu("a15", 50, T0)], time_precision="s")
     assert refused.value.code == 401
-    assert client.ping()  # /ping needs no credentials, as in InfluxDB
+    with pytest.raises(InfluxDBClientError) as refused:
+        client.ping()  # unlike InfluxDB, /ping needs valid credentials too
+    assert refused.value.code == 401
+    assert connect().ping()
