@@ -130,8 +130,12 @@ class Plan:
     hosts_after: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """The JSON shape printed by `manage.py plan` and served by the API."""
-        return {
+        """The JSON shape printed by `manage.py plan` and served by the API.
+
+        Numbers are rounded to 6 decimals, as in the reference's notes: the
+        plan is read by people, and 51.540000000000006 helps nobody.
+        """
+        return _rounded({
             "rule": self.rule,
             "policy": self.policy,
             "metric": self.metric,
@@ -142,4 +146,14 @@ class Plan:
             "failures": [asdict(f) for f in self.failures],
             "skipped": [asdict(s) for s in self.skipped],
             "hosts_after": self.hosts_after,
-        }
+        })
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
