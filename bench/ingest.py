@@ -31,6 +31,7 @@ import base64
 import io
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -192,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--lines", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="each path is timed this many times; the median counts")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     token = setup(url)
@@ -200,27 +202,31 @@ def main() -> None:
     rows = copy_rows(batches)
     basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
+    def timed(name: str, run) -> float:
+        """Median of --rounds runs, each into an empty table, each checked for every point stored."""
+        times = []
+        for _ in range(args.rounds):
+            truncate()
+            times.append(run())
+            assert stored() == points, f"{name}: {stored()} stored of {points}"
+        truncate()
+        return statistics.median(times)
+
     results: dict[str, float] = {}
-    truncate()
-    results["COPY (floor)"] = bench_copy(rows)
-    assert stored() == points
+    results["COPY (floor)"] = timed("COPY", lambda: bench_copy(rows))
     server, base = start_server(url)
     try:
         for name, headers in (("http/token", {"Authorization": f"Token {token}"}),
                               ("http/basic", {"Authorization": f"Basic {basic}"})):
-            truncate()
-            results[name] = bench_http(base, batches, headers)
-            assert stored() == points, f"{name}: {stored()} stored of {points}"
+            results[name] = timed(name, lambda headers=headers: bench_http(base, batches, headers))
     finally:
         server.terminate()
         server.wait()
-    truncate()
-    results["wsgi (in process)"] = bench_wsgi(batches, token)
-    assert stored() == points
-    truncate()
+    results["wsgi (in process)"] = timed("wsgi", lambda: bench_wsgi(batches, token))
 
     floor = results["COPY (floor)"]
-    print(f"{args.batches} batches x {args.lines} lines = {points} points, {HOSTS} hosts, PostgreSQL {url}")
+    print(f"{args.batches} batches x {args.lines} lines = {points} points, {HOSTS} hosts, PostgreSQL {url};"
+          f" median of {args.rounds} rounds")
     print(f"{'path':<20}{'seconds':>9}{'points/s':>12}{'ms/batch':>10}{'x COPY':>8}")
     for name, seconds in results.items():
         print(f"{name:<20}{seconds:>9.2f}{points / seconds:>12,.0f}{1000 * seconds / args.batches:>10.1f}"
