@@ -119,18 +119,39 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
         raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
     if Event.objects.filter(action=Event.Action.APPROVE, notes__recommendation=event.pk).exists():
         raise ApprovalError(f"recommendation #{event.pk} was already approved")
-    moves = [Move(**item["move"]) for item in event.notes.get("moves", [])]
-    if not moves:
+    recommended = [Move(**item["move"]) for item in event.notes.get("moves", [])]
+    if not recommended:
         raise ApprovalError(f"recommendation #{event.pk} has no moves")
+    moves, dropped = _still_planned(rule, recommended, now)
+    if not moves:
+        raise ApprovalError(
+            f"recommendation #{event.pk} is out of date: the engine no longer plans any of its moves"
+            f" ({_moves_text(recommended)}); preview the rule for a fresh plan"
+        )
+    summary = f"recommendation #{event.pk} approved: {len(moves)} move{'s' if len(moves) != 1 else ''}"
+    summary += f" ({_moves_text(moves)})"
+    if dropped:
+        summary += f"; dropped as no longer planned: {_moves_text(dropped)}"
     approval = record_event(
-        Event.Action.APPROVE,
-        f"recommendation #{event.pk} approved: {len(moves)} move{'s' if len(moves) != 1 else ''}"
-        f" ({_moves_text(moves)})",
-        rule=rule, user=user, notes={"recommendation": event.pk},
+        Event.Action.APPROVE, summary, rule=rule, user=user,
+        notes={"recommendation": event.pk, "dropped": [f"{m.guest} {m.source} → {m.target}" for m in dropped]},
     )
     evaluation = _execute(rule, moves, None, {}, user, now, firing_text=f"recommendation #{event.pk}")
     evaluation.events.insert(0, approval)
     return evaluation
+
+
+def _still_planned(rule: MigrationRule, recommended: list[Move], now: datetime) -> tuple[list[Move], list[Move]]:
+    """Re-check a recommendation against the cluster as it is now.
+
+    A recommendation may be hours old: the target may have filled up or the
+    guest moved since. So the engine plans again on a fresh snapshot, and
+    only the recommended moves it still makes run, with today's numbers.
+    """
+    fresh = {(m.guest, m.source, m.target): m for m in preview_rule(rule, now=now).moves}
+    still = [fresh[key] for key in ((m.guest, m.source, m.target) for m in recommended) if key in fresh]
+    dropped = [m for m in recommended if (m.guest, m.source, m.target) not in fresh]
+    return still, dropped
 
 
 # --- steps -----------------------------------------------------------------

@@ -117,16 +117,35 @@ def test_recommend_mode_records_the_moves_and_executes_nothing_until_approved(tw
 
 
 @pytest.mark.django_db
-def test_an_approval_skips_moves_whose_guest_has_moved_since(two_hot_hosts, staff):
+def test_an_approval_refuses_a_recommendation_whose_guest_has_moved_since(two_hot_hosts, staff):
     rule = two_hot_hosts.cpu_rule(mode="recommend")
     evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
     two_hot_hosts.busy.host = two_hot_hosts.spare1
     two_hot_hosts.busy.save()
 
-    result = evaluate.approve_recommendation(Event.objects.get(action=Event.Action.RECOMMEND), staff)
+    with pytest.raises(evaluate.ApprovalError, match="is out of date: the engine no longer plans"):
+        evaluate.approve_recommendation(Event.objects.get(action=Event.Action.RECOMMEND), staff,
+                                        now=two_hot_hosts.now)
 
-    assert result.batch is None and not Migration.objects.exists()
-    assert "busy-vm: now on spare-1, not on hot-cpu" in result.summary
+    assert not Migration.objects.exists() and not Event.objects.filter(action=Event.Action.APPROVE).exists()
+
+
+@pytest.mark.django_db
+def test_an_approval_rechecks_the_targets_against_the_cluster_as_it_is_now(two_hot_hosts, staff):
+    rule = two_hot_hosts.cpu_rule(mode="recommend")
+    evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
+    recommendation = Event.objects.get(action=Event.Action.RECOMMEND)
+    # Ten minutes later both spare hosts have become busy: busy-vm (37.5 % of a 64-core host) fits nowhere.
+    later = two_hot_hosts.now + timedelta(minutes=10)
+    write_samples(two_hot_hosts.hot_cpu, later, cpu=65.0, mem=200 * GIB)
+    for spare in (two_hot_hosts.spare1, two_hot_hosts.spare2):
+        write_samples(spare, later, cpu=55.0, mem=400 * GIB)
+    write_guest_samples(two_hot_hosts.busy, later, 100.0)
+
+    with pytest.raises(evaluate.ApprovalError, match="out of date"):
+        evaluate.approve_recommendation(recommendation, staff, now=later)
+
+    assert not Migration.objects.exists()
 
 
 @pytest.mark.django_db
