@@ -30,7 +30,7 @@ from automigrate.engine import lifecycle
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import Move
 from automigrate.models import Event, Guest, Host, Migration, MigrationBatch, MigrationRule
-from automigrate.services import lock
+from automigrate.services import lock, schedule
 from automigrate.services.events import record_event
 
 log = logging.getLogger(__name__)
@@ -353,6 +353,7 @@ def finish_batch(batch: MigrationBatch, now: datetime | None = None) -> bool:
     lock.release(batch.pk)
     if batch.rule_id:
         MigrationRule.objects.filter(pk=batch.rule_id).update(last_batch_finished_at=now)
+        schedule.restart_rule_clock(batch.rule_id, now)
     return True
 
 

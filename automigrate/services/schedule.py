@@ -6,6 +6,7 @@ check without a restart, and a disabled rule stops.
 """
 
 import json
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -45,6 +46,21 @@ def sync_rule_schedule(rule) -> PeriodicTask:
         },
     )
     return task
+
+
+def restart_rule_clock(rule_pk: int, batch_finished_at: datetime) -> None:
+    """Count the rule's next check from the end of its batch.
+
+    After a batch the rule waits one full window (settle time). With beat's
+    own phase, the check after that could land seconds before the window ends
+    and then wait a whole extra period; restarting the interval here makes the
+    next check come right after the settle window instead. Saving the task
+    also tells beat's DatabaseScheduler to reload it.
+    """
+    task = PeriodicTask.objects.filter(name=rule_task_name(rule_pk)).first()
+    if task is not None:
+        task.last_run_at = batch_finished_at + timedelta(seconds=1)
+        task.save(update_fields=["last_run_at"])
 
 
 def remove_rule_schedule(rule) -> None:

@@ -59,3 +59,19 @@ def test_a_disabled_rule_stops_being_scheduled_and_the_task_does_nothing():
     assert not PeriodicTask.objects.get(name=schedule.rule_task_name(rule.pk)).enabled
     assert evaluate_rule(rule.pk).startswith("skipped")
     assert MigrationRule.objects.get(pk=rule.pk).last_evaluated_at is None
+
+
+@pytest.mark.django_db
+def test_the_next_check_after_a_batch_comes_right_after_its_settle_window():
+    from automigrate.models import MigrationBatch
+    from automigrate.services import execution
+
+    rule = create_rule({"name": "r", "metric": CPU, "threshold": 60, "period": "2m"})
+    batch = MigrationBatch.objects.create(rule=rule, rule_name=rule.name)
+    finished = timezone.now() - timedelta(seconds=100)
+    assert execution.finish_batch(batch, now=finished)
+
+    task = PeriodicTask.objects.get(name=schedule.rule_task_name(rule.pk))
+    due = ModelEntry(task, app=app).is_due()
+    assert not due.is_due, "100 s into a 2m settle window the rule is not checked"
+    assert 19 <= due.next <= 22, "it is checked about 20 s later, just after the window ends"
