@@ -353,7 +353,9 @@ def finish_batch(batch: MigrationBatch, now: datetime | None = None) -> bool:
     lock.release(batch.pk)
     if batch.rule_id:
         MigrationRule.objects.filter(pk=batch.rule_id).update(last_batch_finished_at=now)
-        schedule.restart_rule_clock(batch.rule_id, now)
+        rule = MigrationRule.objects.filter(pk=batch.rule_id).first()
+        if rule is not None:
+            schedule.check_after_settling(rule, now)
     return True
 
 

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import ClockedSchedule, IntervalSchedule, PeriodicTask
 
 EVALUATE_RULE_TASK = "automigrate.tasks.evaluate_rule"
 
@@ -48,23 +48,41 @@ def sync_rule_schedule(rule) -> PeriodicTask:
     return task
 
 
-def restart_rule_clock(rule_pk: int, batch_finished_at: datetime) -> None:
-    """Count the rule's next check from the end of its batch.
+def settle_check_name(rule_pk: int) -> str:
+    return f"automigrate: check rule {rule_pk} when its batch has settled"
 
-    After a batch the rule waits one full window (settle time). With beat's
-    own phase, the check after that could land seconds before the window ends
-    and then wait a whole extra period; restarting the interval here makes the
-    next check come right after the settle window instead. Saving the task
-    also tells beat's DatabaseScheduler to reload it.
+
+def check_after_settling(rule, batch_finished_at: datetime) -> PeriodicTask:
+    """One extra check of the rule right after its settle window ends.
+
+    After a batch the rule waits one full window. Its regular checks keep
+    beat's phase, so one could land seconds before the window ends and the
+    next a whole period later. A one-off clocked task (one row per rule,
+    re-armed after each batch) checks it at the right moment instead. Beat's
+    own bookkeeping never writes `enabled` or the clocked time, so re-arming
+    here cannot be undone by it.
     """
-    task = PeriodicTask.objects.filter(name=rule_task_name(rule_pk)).first()
-    if task is not None:
-        task.last_run_at = batch_finished_at + timedelta(seconds=1)
-        task.save(update_fields=["last_run_at"])
+    at = batch_finished_at + timedelta(seconds=rule.period_seconds + 1)
+    task = PeriodicTask.objects.filter(name=settle_check_name(rule.pk)).select_related("clocked").first()
+    if task is None:
+        return PeriodicTask.objects.create(
+            name=settle_check_name(rule.pk), task=EVALUATE_RULE_TASK, args=json.dumps([rule.pk]),
+            clocked=ClockedSchedule.objects.create(clocked_time=at), one_off=True,
+            description=f"checks rule {rule.name} once its last batch has settled",
+        )
+    task.clocked.clocked_time = at
+    task.clocked.save(update_fields=["clocked_time"])
+    task.enabled = rule.enabled
+    task.total_run_count = 0
+    task.save(update_fields=["enabled", "total_run_count"])
+    return task
 
 
 def remove_rule_schedule(rule) -> None:
-    PeriodicTask.objects.filter(name=rule_task_name(rule.pk)).delete()
+    for task in PeriodicTask.objects.filter(name__in=[rule_task_name(rule.pk), settle_check_name(rule.pk)]):
+        task.delete()
+        if task.clocked_id:
+            ClockedSchedule.objects.filter(pk=task.clocked_id).delete()
 
 
 def ensure_system_schedules() -> None:

@@ -62,16 +62,31 @@ def test_a_disabled_rule_stops_being_scheduled_and_the_task_does_nothing():
 
 
 @pytest.mark.django_db
-def test_the_next_check_after_a_batch_comes_right_after_its_settle_window():
+def test_a_rule_is_checked_again_right_after_its_settle_window():
     from automigrate.models import MigrationBatch
     from automigrate.services import execution
 
     rule = create_rule({"name": "r", "metric": CPU, "threshold": 60, "period": "2m"})
-    batch = MigrationBatch.objects.create(rule=rule, rule_name=rule.name)
-    finished = timezone.now() - timedelta(seconds=100)
-    assert execution.finish_batch(batch, now=finished)
+    for seconds_ago in (600, 100):  # two batches: the same one-off check is re-armed, not duplicated
+        batch = MigrationBatch.objects.create(rule=rule, rule_name=rule.name)
+        assert execution.finish_batch(batch, now=timezone.now() - timedelta(seconds=seconds_ago))
 
-    task = PeriodicTask.objects.get(name=schedule.rule_task_name(rule.pk))
-    due = ModelEntry(task, app=app).is_due()
+    check = PeriodicTask.objects.get(name=schedule.settle_check_name(rule.pk))
+    assert check.one_off and check.enabled and json.loads(check.args) == [rule.pk]
+    assert check.task == "automigrate.tasks.evaluate_rule"
+    due = ModelEntry(check, app=app).is_due()
     assert not due.is_due, "100 s into a 2m settle window the rule is not checked"
     assert 19 <= due.next <= 22, "it is checked about 20 s later, just after the window ends"
+
+
+@pytest.mark.django_db
+def test_deleting_a_rule_removes_its_beat_tasks():
+    from automigrate.models import MigrationBatch
+    from automigrate.services import execution
+    from automigrate.services.rules import delete_rule
+
+    rule = create_rule({"name": "r", "metric": CPU, "threshold": 60, "period": "2m"})
+    execution.finish_batch(MigrationBatch.objects.create(rule=rule, rule_name=rule.name))
+    assert PeriodicTask.objects.filter(args=f"[{rule.pk}]").count() == 2
+    delete_rule(rule)
+    assert not PeriodicTask.objects.filter(args=f"[{rule.pk}]").exists()
