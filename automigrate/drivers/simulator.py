@@ -29,6 +29,13 @@ class SimulatorDriver(MigrationDriver):
 
     def precheck(self, migration: Migration) -> str | None:
         guest, target = migration.guest, migration.target
+        if settings.AUTOMIGRATE["METRIC_SOURCE"] != "simulator":
+            # Real metrics with the pretend driver would record migrations that never happened.
+            return (
+                "the simulator driver only moves the simulated cluster's guests, and metrics come from "
+                f"'{settings.AUTOMIGRATE['METRIC_SOURCE']}': set AUTOMIGRATE_DRIVER to a real driver, "
+                "or use recommend mode"
+            )
         if not target.accepts_guests:
             return f"target host {target.name} does not accept guests (enabled={target.enabled}, {target.status})"
         if guest.host_id != migration.source_id:

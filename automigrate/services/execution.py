@@ -231,6 +231,9 @@ def _abandon(batch: MigrationBatch, refused: Migration, now: datetime) -> None:
         f" batch #{batch.pk} abandoned ({abandoned} waiting migration{'s' if abandoned != 1 else ''} cancelled)",
         error=refused.error,
     )
+    if not batch.migrations.filter(state=Migration.State.MIGRATING).exists():
+        # Nothing left in flight: free the lock now rather than at the watcher's next pass.
+        finish_batch(batch, now)
 
 
 # --- watching ------------------------------------------------------------

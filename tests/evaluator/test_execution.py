@@ -157,3 +157,19 @@ def test_a_successful_migration_moves_the_guest_and_records_the_reference_notes(
         assert event.user == "system"
     assert success.target_host == guest.host
 
+
+
+@pytest.mark.django_db
+def test_the_simulator_driver_refuses_to_move_guests_of_a_real_cluster(settings):
+    tune(settings, METRIC_SOURCE="database")
+    now = timezone.now()
+    rule = cluster_with_three_movers(now)
+
+    evaluate.evaluate_rule(rule, now=now)
+
+    assert not Migration.objects.filter(state__in=[Migration.State.MIGRATING, Migration.State.SUCCEEDED]).exists()
+    error = events(Event.Action.MIGRATE_ERROR)
+    assert len(error) == 1 and "only moves the simulated cluster's guests" in error[0].notes["error"]
+    assert lock.holder_batch_id() is None, "an aborted batch with nothing in flight frees the lock at once"
+    assert MigrationBatch.objects.get().state == MigrationBatch.State.ABORTED
+    assert not Guest.objects.filter(last_migrated_at__isnull=False).exists()
