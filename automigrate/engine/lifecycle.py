@@ -72,6 +72,19 @@ def is_settling(last_batch_finished_at: float | None, now: float, period_seconds
     return now - last_batch_finished_at < period_seconds
 
 
+SETTLE_CHECK_DELAY_SECONDS = 1.0
+
+
+def settle_check_at(batch_finished_at: float, period_seconds: float) -> float:
+    """When a rule is checked again after its batch: just after its settle window ends.
+
+    The regular checks keep their own phase, so the first one after the
+    window could come almost a whole period late; one extra check here acts
+    on post-migration data as soon as there is a full window of it.
+    """
+    return batch_finished_at + period_seconds + SETTLE_CHECK_DELAY_SECONDS
+
+
 def in_cooldown(minutes_since_migration: float | None, cooldown_minutes: float) -> bool:
     """True if a guest migrated too recently to be moved again.
 

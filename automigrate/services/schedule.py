@@ -6,10 +6,12 @@ check without a restart, and a disabled rule stops.
 """
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, PeriodicTask
+
+from automigrate.engine import lifecycle
 
 EVALUATE_RULE_TASK = "automigrate.tasks.evaluate_rule"
 
@@ -62,7 +64,9 @@ def check_after_settling(rule, batch_finished_at: datetime) -> PeriodicTask:
     own bookkeeping never writes `enabled` or the clocked time, so re-arming
     here cannot be undone by it.
     """
-    at = batch_finished_at + timedelta(seconds=rule.period_seconds + 1)
+    at = datetime.fromtimestamp(
+        lifecycle.settle_check_at(batch_finished_at.timestamp(), rule.period_seconds), tz=UTC
+    )
     task = PeriodicTask.objects.filter(name=settle_check_name(rule.pk)).select_related("clocked").first()
     if task is None:
         return PeriodicTask.objects.create(

@@ -131,6 +131,7 @@ class _Replay:
         self.in_flight: list[tuple[float, int, _Migration]] = []  # heap by finish time
         self.waiting: list[Move] = []  # planned moves of the batch not started yet
         self.batch_finished_at: float | None = None
+        self.settle_check: float | None = None  # lifecycle.settle_check_at of the last batch
         self.counters = _Counters()
         self.rng = random.Random(f"replay-failures:{config.seed}")
         self.rule = RuleSpec(name=RULE_NAME, metric=CPU, threshold=config.threshold)
@@ -142,9 +143,14 @@ class _Replay:
         next_check = float(self.config.period_seconds)
         for k in range(self.trace.steps):
             now = float(k * self.step)
-            if now >= next_check:
+            # The regular check every period, plus the evaluator's extra check
+            # right after a batch has settled (at the first step boundary after it).
+            settled = self.settle_check is not None and now >= self.settle_check
+            if now >= next_check or settled:
                 while next_check <= now:
                     next_check += self.config.period_seconds
+                if settled:
+                    self.settle_check = None
                 self._evaluate(k, now)
             self.host_cpu.append(self._measure_step(k, now))
         return self._result()
@@ -256,6 +262,7 @@ class _Replay:
         self._admit(at)
         if not self.in_flight and not self.waiting:
             self.batch_finished_at = at  # the rule settles from here
+            self.settle_check = lifecycle.settle_check_at(at, self.config.period_seconds)
 
     # --- metrics ----------------------------------------------------------
 

@@ -76,3 +76,12 @@ def test_admission_respects_moves_already_in_flight_and_the_total_cap():
     assert [m.guest for m in admitted] == ["g2"]
     assert [m.guest for m in deferred] == ["g1", "g3"]
     assert in_flight == {"a": 2}  # the caller's dict is not modified
+
+
+def test_a_rule_is_checked_again_just_after_its_settle_window():
+    from automigrate.engine.lifecycle import settle_check_at
+
+    at = settle_check_at(1000.0, 120)
+    assert is_settling(1000.0, at - 1.5, 120)
+    assert not is_settling(1000.0, at, 120)
+    assert at - (1000.0 + 120) < 5, "not a whole period later"
