@@ -24,3 +24,4 @@ class AutomigrateConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(ensure_fixed_rows, sender=self)
+        from automigrate import checks  # noqa: F401

@@ -1,6 +1,7 @@
 """Who performs a migration: one module per driver, chosen by settings.AUTOMIGRATE["DRIVER"]."""
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
@@ -11,10 +12,30 @@ DRIVERS = {
 }
 
 
+def driver_class(name: str | None = None) -> type[MigrationDriver]:
+    """The driver class a name stands for; ImproperlyConfigured, in one line, if it stands for none.
+
+    The system check (automigrate.checks) calls this too, so a typo in
+    AUTOMIGRATE_DRIVER is reported at start-up rather than by the first batch.
+    """
+    name = name or settings.AUTOMIGRATE["DRIVER"]
+    try:
+        found = import_string(DRIVERS.get(name, name))
+    except ImportError as exc:
+        found, why = None, f" ({str(exc).splitlines()[0]})" if "." in name else ""
+    else:
+        why = "" if isinstance(found, type) and issubclass(found, MigrationDriver) else " (not a MigrationDriver)"
+    if why or found is None:
+        raise ImproperlyConfigured(
+            f"AUTOMIGRATE_DRIVER={name!r} is not a driver{why}: use {', '.join(DRIVERS)},"
+            " or the dotted path of a MigrationDriver class"
+        )
+    return found
+
+
 def get_driver(name: str | None = None) -> MigrationDriver:
     """The configured driver (a new instance: drivers keep no state between calls)."""
-    name = name or settings.AUTOMIGRATE["DRIVER"]
-    return import_string(DRIVERS.get(name, name))()
+    return driver_class(name)()
 
 
-__all__ = ["DRIVERS", "DriverError", "MigrationDriver", "PollResult", "get_driver"]
+__all__ = ["DRIVERS", "DriverError", "MigrationDriver", "PollResult", "driver_class", "get_driver"]

@@ -17,6 +17,12 @@ checked every 30 s must not bury the log. So:
   written again only after DECISION_REPEAT_MINUTES (default 60), as a
   reminder that the problem persists.
 
+"Repeats" compares whole evaluations: one evaluation may write a decision and
+``find_result_fail`` events for the hosts it could not relieve, and all of
+them carry one fingerprint made of both. Comparing each event alone with the
+rule's latest event would never match (the latest is always the other kind),
+so every check would write both again.
+
 ``rule.last_evaluated_at`` and ``rule.last_result`` are updated on every
 evaluation, so "checked, nothing new" is visible without an event.
 """
@@ -46,7 +52,6 @@ MIGRATING = "migrating"
 SKIP = "skip"  # fired while another rule's batch held the lock
 BUSY = "busy"  # fired again while its own batch is still running
 DISABLED = "disabled"
-FIRING_RESULTS = frozenset({FIND_RESULT_FAIL, RECOMMEND, MIGRATING, SKIP, BUSY})
 
 # Decisions that did nothing are recorded only when they change; never as a reminder.
 _ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING})
@@ -63,9 +68,19 @@ class Evaluation:
     plan: Plan | None = None
     batch: MigrationBatch | None = None
     events: list[Event] = field(default_factory=list)
+    # A decision event not yet written: evaluate_rule writes it with the failure events, under one fingerprint.
+    decision: _Decision | None = None
 
     def __str__(self) -> str:
         return f"{self.rule.name}: {self.result}: {self.summary}"
+
+
+@dataclass(frozen=True)
+class _Decision:
+    action: str
+    summary: str
+    notes: dict
+    key: str
 
 
 # --- public ----------------------------------------------------------------
@@ -77,25 +92,23 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
-    if automatic:
-        early = _own_batch_or_settling(rule, now)
-        if early is not None:
-            return _finish(rule, early, now)
+    # Settling applies to both modes: a recommendation made on pre-migration samples would be wrong too.
+    early = (_own_batch(rule) if automatic else None) or _settling(rule, now)
+    if early is not None:
+        return _finish(rule, early, now)
 
     view = build_view(rule, now)
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)
     if result.result == NOT_TRIGGERED:
-        evaluation = _not_triggered(rule, result, stale, now)
+        evaluation = _not_triggered(rule, result, stale)
     elif not result.moves:
         evaluation = Evaluation(rule, FIND_RESULT_FAIL, f"{_firing_text(result)} but nothing can move", result)
     elif automatic:
         evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
     else:
-        evaluation = _recommend(rule, result, stale, now)
-    if result.failures:
-        failure_events = _failure_events(rule, result, stale, now, view)
-        evaluation.events = failure_events + evaluation.events
+        evaluation = _recommend(rule, result, stale)
+    _record(rule, evaluation, _failures(rule, result, stale, view), now)
     return _finish(rule, evaluation, now)
 
 
@@ -117,7 +130,7 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
     rule = event.rule
     if rule is None:
         raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
-    if Event.objects.filter(action=Event.Action.APPROVE, notes__recommendation=event.pk).exists():
+    if _approved(event):
         raise ApprovalError(f"recommendation #{event.pk} was already approved")
     recommended = [Move(**item["move"]) for item in event.notes.get("moves", [])]
     if not recommended:
@@ -132,13 +145,36 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
     summary += f" ({_moves_text(moves)})"
     if dropped:
         summary += f"; dropped as no longer planned: {_moves_text(dropped)}"
-    approval = record_event(
-        Event.Action.APPROVE, summary, rule=rule, user=user,
-        notes={"recommendation": event.pk, "dropped": [f"{m.guest} {m.source} → {m.target}" for m in dropped]},
-    )
-    evaluation = _execute(rule, moves, None, {}, user, now, firing_text=f"recommendation #{event.pk}")
-    evaluation.events.insert(0, approval)
+    approvals: list[Event] = []
+
+    def approve_under_the_lock(batch: MigrationBatch) -> None:
+        # The batch holds the global lock here, so no other approval can run this
+        # check at the same time; an earlier one committed its approve event with
+        # its batch. Raising rolls back this batch and the lock.
+        if _approved(event):
+            raise ApprovalError(f"recommendation #{event.pk} was already approved")
+        approvals.append(record_event(
+            Event.Action.APPROVE, f"{summary}; batch #{batch.pk}", rule=rule, user=user,
+            notes={"recommendation": event.pk, "batch": batch.pk,
+                   "dropped": [f"{m.guest} {m.source} → {m.target}" for m in dropped]},
+        ))
+
+    # The approve event is written only once a batch holds the lock: a refused
+    # approval leaves the recommendation approvable.
+    started = execution.start_batch(rule, moves, user=user, now=now, on_locked=approve_under_the_lock)
+    if started.lock_busy:
+        raise ApprovalError(f"recommendation #{event.pk} not approved: {_holder_text(started.blocked_by)} holds"
+                            " the migration lock; try again when it finishes")
+    if started.batch is None:
+        raise ApprovalError(f"recommendation #{event.pk} not approved: none of its moves is still valid"
+                            f" ({'; '.join(started.dropped)})")
+    evaluation = _started(rule, started, len(moves), None, {}, firing_text=f"recommendation #{event.pk}")
+    evaluation.events = approvals + evaluation.events
     return evaluation
+
+
+def _approved(recommendation: Event) -> bool:
+    return Event.objects.filter(action=Event.Action.APPROVE, notes__recommendation=recommendation.pk).exists()
 
 
 def _still_planned(rule: MigrationRule, recommended: list[Move], now: datetime) -> tuple[list[Move], list[Move]]:
@@ -157,11 +193,16 @@ def _still_planned(rule: MigrationRule, recommended: list[Move], now: datetime) 
 # --- steps -----------------------------------------------------------------
 
 
-def _own_batch_or_settling(rule: MigrationRule, now: datetime) -> Evaluation | None:
-    """Reasons an automatic rule does not look at the cluster at all this round."""
+def _own_batch(rule: MigrationRule) -> Evaluation | None:
+    """An automatic rule whose batch is still in flight does not look at the cluster."""
     holder = lock.current()
     if holder.batch_id and holder.batch and holder.batch.rule_id == rule.pk:
         return Evaluation(rule, BUSY, f"its batch #{holder.batch_id} is still migrating", batch=holder.batch)
+    return None
+
+
+def _settling(rule: MigrationRule, now: datetime) -> Evaluation | None:
+    """A rule whose last batch ended less than one window ago does not look at the cluster."""
     finished = rule.last_batch_finished_at
     if finished and lifecycle.is_settling(finished.timestamp(), now.timestamp(), rule.period_seconds):
         until = finished + timedelta(seconds=rule.period_seconds)
@@ -171,12 +212,13 @@ def _own_batch_or_settling(rule: MigrationRule, now: datetime) -> Evaluation | N
         )
         notes = {"reason": "settling", "batch_finished_at": finished.isoformat(), "until": until.isoformat()}
         key = f"settling:{finished.isoformat()}"
-        event = _decision(rule, Event.Action.SKIP, SETTLING, summary, notes, key=key, now=now)
-        return Evaluation(rule, SETTLING, summary, events=[event] if event else [])
+        evaluation = Evaluation(rule, SETTLING, summary, decision=_Decision(Event.Action.SKIP, summary, notes, key))
+        _record(rule, evaluation, [], now)
+        return evaluation
     return None
 
 
-def _not_triggered(rule: MigrationRule, result: Plan, stale: dict, now: datetime) -> Evaluation:
+def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
     sign = ">" if rule.metric == CPU else "<"
     summary = f"no host {rule.metric} {sign} {rule.threshold_display} over {rule.period_display}"
     worst = _worst_host(result, rule.metric)
@@ -184,11 +226,11 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict, now: datetime
         summary += f" (worst: {worst[0]} at {fmt_value(rule.metric, worst[1])})"
     summary += _stale_text(stale)
     key = "not_triggered:" + ",".join(stale.get("hosts", []))
-    event = _decision(rule, Event.Action.NOT_TRIGGERED, NOT_TRIGGERED, summary, {"stale": stale}, key=key, now=now)
-    return Evaluation(rule, NOT_TRIGGERED, summary, result, events=[event] if event else [])
+    decision = _Decision(Event.Action.NOT_TRIGGERED, summary, {"stale": stale}, key)
+    return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
 
 
-def _recommend(rule: MigrationRule, result: Plan, stale: dict, now: datetime) -> Evaluation:
+def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
     summary = (
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
         f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
@@ -199,64 +241,80 @@ def _recommend(rule: MigrationRule, result: Plan, stale: dict, now: datetime) ->
         "stale": stale,
     }
     key = "recommend:" + ";".join(f"{m.guest}:{m.source}>{m.target}" for m in result.moves)
-    event = _decision(rule, Event.Action.RECOMMEND, RECOMMEND, summary, notes, key=key, now=now)
-    return Evaluation(rule, RECOMMEND, summary, result, events=[event] if event else [])
+    return Evaluation(rule, RECOMMEND, summary, result, decision=_Decision(Event.Action.RECOMMEND, summary, notes, key))
 
 
 def _execute(
     rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime,
     *, firing_text: str,
 ) -> Evaluation:
-    """Hand moves to execution; a busy lock becomes a ``skip`` event naming the batch that holds it."""
+    """Hand moves to execution; a busy lock becomes a ``skip`` decision naming the batch that holds it."""
     started = execution.start_batch(rule, moves, user=user, now=now)
-    dropped = f"; dropped {len(started.dropped)}: {'; '.join(started.dropped)}" if started.dropped else ""
     if started.batch is not None:
-        summary = (
-            f"{firing_text}: batch #{started.batch.pk} with {len(moves) - len(started.dropped)} move(s),"
-            f" {started.started} started{dropped}{_stale_text(stale)}"
-        )
-        events = list(Event.objects.filter(migration__batch=started.batch).order_by("id"))
-        return Evaluation(rule, MIGRATING, summary, result, batch=started.batch, events=events)
-    if started.blocked_by is None:
+        return _started(rule, started, len(moves), result, stale, firing_text=firing_text)
+    dropped = _dropped_text(started)
+    if not started.lock_busy:
         summary = f"{firing_text}, but no planned move is still valid{dropped}"
         return Evaluation(rule, FIND_RESULT_FAIL, summary, result)
     blocker = started.blocked_by
-    holder = lock.current()
-    lease = f", lease until {holder.lease_expires_at:%H:%M:%S}" if holder.lease_expires_at else ""
+    if blocker is not None:
+        holder = lock.current()
+        lease = f", lease until {holder.lease_expires_at:%H:%M:%S}" if holder.lease_expires_at else ""
+        since = f" (since {blocker.started_at:%H:%M:%S}{lease})"
+        batch_notes = {"id": blocker.pk, "rule_id": blocker.rule_id, "rule": blocker.rule_name,
+                       "started_at": blocker.started_at.isoformat()}
+    else:
+        since, batch_notes = "", None
     summary = (
-        f"{firing_text}, but batch #{blocker.pk} of rule {blocker.rule_name} holds the migration lock"
-        f" (since {blocker.started_at:%H:%M:%S}{lease}): giving up this round, one batch at a time"
-        f"{_stale_text(stale)}"
+        f"{firing_text}, but {_holder_text(blocker)} holds the migration lock{since}:"
+        f" giving up this round, one batch at a time{_stale_text(stale)}"
     )
     notes = {
         "reason": "lock_busy",
-        "batch": {"id": blocker.pk, "rule_id": blocker.rule_id, "rule": blocker.rule_name,
-                  "started_at": blocker.started_at.isoformat()},
+        "batch": batch_notes,
         "would_move": [_move_notes(move) for move in moves],
         "stale": stale,
     }
-    event = _decision(rule, Event.Action.SKIP, SKIP, summary, notes, key=f"lock:{blocker.pk}", now=now)
-    return Evaluation(rule, SKIP, summary, result, events=[event] if event else [])
+    key = f"lock:{blocker.pk if blocker else ''}"
+    return Evaluation(rule, SKIP, summary, result, decision=_Decision(Event.Action.SKIP, summary, notes, key))
 
 
-def _failure_events(rule: MigrationRule, result: Plan, stale: dict, now: datetime, view: ClusterView) -> list[Event]:
-    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes."""
-    key = "find_result_fail:" + ";".join(sorted(f"{f.host}/{f.guest or ''}" for f in result.failures))
-    if _suppressed(rule, key, FIND_RESULT_FAIL, now):
-        return []
+def _started(
+    rule: MigrationRule, started: execution.BatchStart, planned: int, result: Plan | None, stale: dict,
+    *, firing_text: str,
+) -> Evaluation:
+    batch = started.batch
+    summary = (
+        f"{firing_text}: batch #{batch.pk} with {planned - len(started.dropped)} move(s),"
+        f" {started.started} started{_dropped_text(started)}{_stale_text(stale)}"
+    )
+    events = list(Event.objects.filter(migration__batch=batch).order_by("id"))
+    return Evaluation(rule, MIGRATING, summary, result, batch=batch, events=events)
+
+
+def _holder_text(blocker: MigrationBatch | None) -> str:
+    # None: the holder finished between our refused UPDATE and the read; it still held the lock then.
+    return f"batch #{blocker.pk} of rule {blocker.rule_name}" if blocker else "another batch"
+
+
+def _dropped_text(started: execution.BatchStart) -> str:
+    return f"; dropped {len(started.dropped)}: {'; '.join(started.dropped)}" if started.dropped else ""
+
+
+def _failures(rule: MigrationRule, result: Plan, stale: dict, view: ClusterView) -> list[dict]:
+    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes (not yet written)."""
     values = {item["host"]: item["value"] for item in result.triggered}
-    events = []
+    failures = []
     for failure in result.failures:
         value = values.get(failure.host)
         where = f"{failure.host} at {fmt_value(rule.metric, value)}" if value is not None else failure.host
-        summary = f"{where}: {_clip(failure.notes)}{_stale_text(stale)}"
-        events.append(record_event(
-            Event.Action.FIND_RESULT_FAIL, summary, rule=rule,
-            source_host=_host(view, failure.host),
-            notes={"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
-                   "threshold": rule.threshold, "stale": stale, "fingerprint": key},
-        ))
-    return events
+        failures.append({
+            "summary": f"{where}: {_clip(failure.notes)}{_stale_text(stale)}",
+            "source_host": _host(view, failure.host),
+            "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
+                      "threshold": rule.threshold, "stale": stale},
+        })
+    return failures
 
 
 def _finish(rule: MigrationRule, evaluation: Evaluation, now: datetime) -> Evaluation:
@@ -269,16 +327,33 @@ def _finish(rule: MigrationRule, evaluation: Evaluation, now: datetime) -> Evalu
 # --- recording decisions without flooding -----------------------------------
 
 
-def _decision(
-    rule: MigrationRule, action: str, result: str, summary: str, notes: dict, *, key: str, now: datetime
-) -> Event | None:
-    """Record a decision event unless it repeats the rule's latest event (see module doc)."""
-    if _suppressed(rule, key, result, now):
-        return None
-    return record_event(action, summary, rule=rule, notes={**notes, "fingerprint": key})
+def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], now: datetime) -> None:
+    """Write the evaluation's decision and failure events, unless they repeat the previous ones (see module doc)."""
+    decision = evaluation.decision
+    if decision is None and not failures:
+        return
+    keys = [decision.key] if decision else []
+    if failures:
+        keys.append("find_result_fail:" + ";".join(sorted(f"{f['notes']['host']}/{f['notes']['guest'] or ''}"
+                                                          for f in failures)))
+    key = " + ".join(keys)
+    # A started batch is an action, always recorded; the failures beside it are part of that record.
+    if evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
+        return
+    decided = [] if decision is None else [
+        record_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, "fingerprint": key})
+    ]
+    failed = [
+        record_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
+                     notes={**failure["notes"], "fingerprint": key})
+        for failure in failures
+    ]
+    # Listed as before: the hosts that could not be relieved, then what was decided or done.
+    evaluation.events = failed + decided + evaluation.events
 
 
 def _suppressed(rule: MigrationRule, key: str, result: str, now: datetime) -> bool:
+    """Whether the rule's latest event already says this (every event of one evaluation carries its key)."""
     latest = Event.objects.filter(rule_ref=rule.pk).order_by("-time", "-id").values("notes", "time").first()
     if latest is None or (latest["notes"] or {}).get("fingerprint") != key:
         return False

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from automigrate import drivers
@@ -43,7 +44,10 @@ class BatchStart:
     """What happened when a plan was handed over for execution."""
 
     batch: MigrationBatch | None = None
-    blocked_by: MigrationBatch | None = None  # the batch holding the lock, when refused
+    # Refused because another batch holds the lock. Explicit: the holder may have
+    # finished (blocked_by None) by the time we look, yet that was still a lost race.
+    lock_busy: bool = False
+    blocked_by: MigrationBatch | None = None  # the batch holding the lock, when refused and still there
     dropped: list[str] = field(default_factory=list)  # moves no longer valid, with why
     started: int = 0
 
@@ -102,13 +106,22 @@ def _valid_moves(moves: Sequence[Move]) -> tuple[list[tuple[Move, Guest, Host, H
     return valid, dropped
 
 
-def start_batch(rule: MigrationRule, moves: Sequence[Move], *, user=None, now: datetime | None = None) -> BatchStart:
+def start_batch(
+    rule: MigrationRule, moves: Sequence[Move], *, user=None, now: datetime | None = None,
+    on_locked: Callable[[MigrationBatch], None] | None = None,
+) -> BatchStart:
     """Take the global lock for a new batch of ``moves`` and start what the caps allow.
 
-    If another batch holds the lock, nothing is created and ``blocked_by``
-    names it. Moves whose guest is no longer where the plan saw it are dropped.
+    If another batch holds the lock, nothing is created, ``lock_busy`` is set
+    and ``blocked_by`` names the holder. Moves whose guest is no longer where
+    the plan saw it are dropped. ``on_locked(batch)`` runs once the lock is
+    won, in the same transaction and before any migration starts: if it
+    raises, the batch and the lock are rolled back and the error propagates
+    (an approval uses it to check and record itself under the lock).
     """
     now = now or timezone.now()
+    # Resolve the driver before taking the lock: a misconfigured one must not hold it for a lease.
+    driver = drivers.get_driver()
     valid, dropped = _valid_moves(moves)
     if not valid:
         return BatchStart(dropped=dropped)
@@ -120,7 +133,9 @@ def start_batch(rule: MigrationRule, moves: Sequence[Move], *, user=None, now: d
         acquired = lock.acquire(batch, now)
         if acquired.won:
             if acquired.previous_batch_id:
-                _expire(acquired.previous_batch_id, now)
+                _expire(acquired.previous_batch_id, batch, now)
+            if on_locked is not None:
+                on_locked(batch)
             Migration.objects.bulk_create([
                 Migration(
                     guest=guest, source=source, target=target, rule=rule, batch=batch,
@@ -134,28 +149,57 @@ def start_batch(rule: MigrationRule, moves: Sequence[Move], *, user=None, now: d
             transaction.set_rollback(True)
     if not acquired.won:
         blocker = MigrationBatch.objects.filter(pk=acquired.previous_batch_id).first()
-        return BatchStart(blocked_by=blocker, dropped=dropped)
-    started = advance_batch(batch, user=user, now=now)
+        return BatchStart(lock_busy=True, blocked_by=blocker, dropped=dropped)
+    started = advance_batch(batch, user=user, now=now, driver=driver)
     return BatchStart(batch=batch, dropped=dropped, started=started)
 
 
-def _expire(batch_id: int, now: datetime) -> None:
-    """A batch whose lease ran out lost the lock: its waiting migrations must not start."""
+def _expire(batch_id: int, successor: MigrationBatch, now: datetime) -> None:
+    """A batch whose lease ran out lost the lock: its waiting migrations must not start.
+
+    Runs inside the transaction that gave ``successor`` the lock. Each
+    cancelled migration gets a ``migrate_fail`` event, as a refused or timed
+    out one does: it was planned, and it will not happen.
+    """
     expired = MigrationBatch.objects.filter(pk=batch_id, finished_at__isnull=True).update(
         state=MigrationBatch.State.EXPIRED, finished_at=now
     )
-    Migration.objects.filter(batch_id=batch_id, state=Migration.State.PENDING).update(
-        state=Migration.State.CANCELLED, finished_at=now, error="the batch's lock lease expired"
+    error = (
+        f"cancelled before it started: batch #{batch_id} lost the migration lock when its lease ran out,"
+        f" and batch #{successor.pk} of rule {successor.rule_name} took it over"
     )
+    waiting = list(
+        Migration.objects.filter(batch_id=batch_id, state=Migration.State.PENDING)
+        .select_related("guest", "source", "target", "rule", "batch")
+    )
+    for migration in waiting:
+        # Claimed one by one, like every state change, so the event is written only for what was cancelled.
+        if not Migration.objects.filter(pk=migration.pk, state=Migration.State.PENDING).update(
+            state=Migration.State.CANCELLED, finished_at=now, error=error
+        ):
+            continue
+        _event(
+            Event.Action.MIGRATE_FAIL, migration, None,
+            f"{_who(migration)} migration {migration.source.name} → {migration.target.name} {error}",
+            error=error,
+        )
     if expired:
         rule_id = MigrationBatch.objects.filter(pk=batch_id).values_list("rule_id", flat=True).first()
         MigrationRule.objects.filter(pk=rule_id).update(last_batch_finished_at=now)
         log.warning("batch #%s lost the migration lock: its lease expired and another batch took it", batch_id)
 
 
-def advance_batch(batch: MigrationBatch, *, user=None, now: datetime | None = None) -> int:
-    """Start the batch's pending migrations that fit under the in-flight caps; returns how many started."""
+def advance_batch(
+    batch: MigrationBatch, *, user=None, now: datetime | None = None, driver: MigrationDriver | None = None
+) -> int:
+    """Start the batch's pending migrations that fit under the in-flight caps; returns how many started.
+
+    Only while the batch holds the lock: a batch read before another took over
+    its expired lease must not start anything (renewing also proves it holds it).
+    """
     now = now or timezone.now()
+    if not lock.renew(batch.pk, now):
+        return 0
     pending = list(
         batch.migrations.filter(state=Migration.State.PENDING)
         .select_related("guest", "guest__host", "source", "target", "rule")
@@ -169,7 +213,7 @@ def advance_batch(batch: MigrationBatch, *, user=None, now: datetime | None = No
         [_Slot(m, m.source_id, m.target_id) for m in pending], len(in_flight), by_host,
         int(_conf("MAX_IN_FLIGHT")), int(_conf("MAX_IN_FLIGHT_PER_HOST")),
     )
-    driver = drivers.get_driver()
+    driver = driver or drivers.get_driver()
     started = 0
     for slot in admitted:
         outcome = _start_one(slot.migration, driver, user, now)
@@ -203,34 +247,38 @@ def _start_one(migration: Migration, driver: MigrationDriver, user, now: datetim
         )
         migration.state, migration.error = Migration.State.FAILED, error
         return False
-    Migration.objects.filter(pk=migration.pk).update(driver_ref=ref)
-    Guest.objects.filter(pk=migration.guest_id).update(status=Guest.Status.MIGRATING)
-    _event(
-        Event.Action.MIGRATING, migration, user,
-        f"{_who(migration)} migrating {migration.source.name} → {migration.target.name}"
-        f" (score {_score(migration, migration.score)}, target at"
-        f" {_score(migration, migration.notes['target_host']['score'])}); timeout"
-        f" {timeout_seconds(migration.guest.vmem_size):.0f} s",
-    )
+    # All or nothing: the driver's reference, the guest's status and the event.
+    with transaction.atomic():
+        Migration.objects.filter(pk=migration.pk).update(driver_ref=ref)
+        Guest.objects.filter(pk=migration.guest_id).update(status=Guest.Status.MIGRATING)
+        _event(
+            Event.Action.MIGRATING, migration, user,
+            f"{_who(migration)} migrating {migration.source.name} → {migration.target.name}"
+            f" (score {_score(migration, migration.score)}, target at"
+            f" {_score(migration, migration.notes['target_host']['score'])}); timeout"
+            f" {timeout_seconds(migration.guest.vmem_size):.0f} s",
+        )
     return True
 
 
 def _abandon(batch: MigrationBatch, refused: Migration, now: datetime) -> None:
     """A refused start aborts the rest of the batch, as in the reference."""
-    abandoned = Migration.objects.filter(batch=batch, state=Migration.State.PENDING).update(
-        state=Migration.State.CANCELLED, finished_at=now,
-        error=f"abandoned: the migration of {refused.guest.name} was refused",
-    )
-    MigrationBatch.objects.filter(pk=batch.pk, state=MigrationBatch.State.RUNNING).update(
-        state=MigrationBatch.State.ABORTED
-    )
-    batch.state = MigrationBatch.State.ABORTED
-    _event(
-        Event.Action.MIGRATE_ERROR, refused, None,
-        f"{_who(refused)}: migration {refused.source.name} → {refused.target.name} refused: {refused.error};"
-        f" batch #{batch.pk} abandoned ({abandoned} waiting migration{'s' if abandoned != 1 else ''} cancelled)",
-        error=refused.error,
-    )
+    # One transaction: cancelled migrations, an aborted batch and the event that explains them.
+    with transaction.atomic():
+        abandoned = Migration.objects.filter(batch=batch, state=Migration.State.PENDING).update(
+            state=Migration.State.CANCELLED, finished_at=now,
+            error=f"abandoned: the migration of {refused.guest.name} was refused",
+        )
+        MigrationBatch.objects.filter(pk=batch.pk, state=MigrationBatch.State.RUNNING).update(
+            state=MigrationBatch.State.ABORTED
+        )
+        batch.state = MigrationBatch.State.ABORTED
+        _event(
+            Event.Action.MIGRATE_ERROR, refused, None,
+            f"{_who(refused)}: migration {refused.source.name} → {refused.target.name} refused: {refused.error};"
+            f" batch #{batch.pk} abandoned ({abandoned} waiting migration{'s' if abandoned != 1 else ''} cancelled)",
+            error=refused.error,
+        )
     if not batch.migrations.filter(state=Migration.State.MIGRATING).exists():
         # Nothing left in flight: free the lock now rather than at the watcher's next pass.
         finish_batch(batch, now)
@@ -269,7 +317,7 @@ def watch_migrations(now: datetime | None = None) -> WatchReport:
             setattr(report, outcome, getattr(report, outcome) + 1)
     for batch in MigrationBatch.objects.filter(finished_at__isnull=True).select_related("rule"):
         if batch.state == MigrationBatch.State.RUNNING:
-            report.started += advance_batch(batch, now=now)
+            report.started += advance_batch(batch, now=now, driver=driver)
         if batch.migrations.filter(state__in=ACTIVE).exists():
             lock.renew(batch.pk, now)
         elif finish_batch(batch, now):
@@ -311,7 +359,9 @@ def _claim_end(migration: Migration, state: str, now: datetime, error: str = "")
     ) == 1
 
 
+@transaction.atomic
 def _succeed(migration: Migration, now: datetime) -> str | None:
+    # Atomic: a crash after the claim must not leave a succeeded migration whose guest is still `migrating`.
     if not _claim_end(migration, Migration.State.SUCCEEDED, now):
         return None
     Guest.objects.filter(pk=migration.guest_id).update(
@@ -326,10 +376,12 @@ def _succeed(migration: Migration, now: datetime) -> str | None:
     return "succeeded"
 
 
+@transaction.atomic
 def _fail(
     migration: Migration, now: datetime, error: str, *, state: str = Migration.State.FAILED,
     host_name: str | None = None,
 ) -> str | None:
+    # Atomic for the same reason as _succeed: the claim, the guest and the event stand or fall together.
     if not _claim_end(migration, state, now, error):
         return None
     # Where the guest is now: the driver's word if it knows, otherwise still on its source.
@@ -346,12 +398,24 @@ def _fail(
     return "timed_out" if state == Migration.State.TIMED_OUT else "failed"
 
 
+@transaction.atomic
 def finish_batch(batch: MigrationBatch, now: datetime | None = None) -> bool:
-    """End a batch with nothing left to do: release the lock, start the rule's settle time."""
+    """End a batch with nothing left to do: release the lock, start the rule's settle time.
+
+    One transaction, so a crash never leaves a finished batch still holding
+    the lock or a rule that never starts settling. ABORTED or FINISHED is
+    decided by the database row, not by ``batch`` as read earlier: another
+    worker may have aborted it since.
+    """
     now = now or timezone.now()
-    aborted = batch.state == MigrationBatch.State.ABORTED
-    state = MigrationBatch.State.ABORTED if aborted else MigrationBatch.State.FINISHED
-    if not MigrationBatch.objects.filter(pk=batch.pk, finished_at__isnull=True).update(state=state, finished_at=now):
+    ended = MigrationBatch.objects.filter(pk=batch.pk, finished_at__isnull=True).update(
+        state=Case(
+            When(state=MigrationBatch.State.ABORTED, then=Value(MigrationBatch.State.ABORTED)),
+            default=Value(MigrationBatch.State.FINISHED),
+        ),
+        finished_at=now,
+    )
+    if not ended:
         return False
     lock.release(batch.pk)
     if batch.rule_id:

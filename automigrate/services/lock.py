@@ -38,6 +38,8 @@ class Acquired:
 def acquire(batch: MigrationBatch, now: datetime | None = None) -> Acquired:
     """Try to give the lock to ``batch``; run this inside the transaction that created the batch."""
     now = now or timezone.now()
+    # Without its row the UPDATE below matches nothing and every batch would look refused.
+    MigrationLock.objects.get_or_create(pk=LOCK_ID)
     previous = MigrationLock.objects.filter(pk=LOCK_ID).values_list("batch_id", flat=True).first()
     won = MigrationLock.objects.filter(pk=LOCK_ID).filter(
         Q(batch__isnull=True) | Q(lease_expires_at__lt=now)

@@ -60,9 +60,11 @@ def check_after_settling(rule, batch_finished_at: datetime) -> PeriodicTask:
     After a batch the rule waits one full window. Its regular checks keep
     beat's phase, so one could land seconds before the window ends and the
     next a whole period later. A one-off clocked task (one row per rule,
-    re-armed after each batch) checks it at the right moment instead. Beat's
-    own bookkeeping never writes `enabled` or the clocked time, so re-arming
-    here cannot be undone by it.
+    re-armed after each batch) checks it at the right moment instead. Beat
+    does write this row: after a one-off task runs it counts the run, and on
+    its next look disables any one-off task whose `total_run_count` is above
+    0. So re-arming sets `enabled` again and resets `total_run_count`;
+    otherwise the next batch's check would never fire.
     """
     at = datetime.fromtimestamp(
         lifecycle.settle_check_at(batch_finished_at.timestamp(), rule.period_seconds), tz=UTC

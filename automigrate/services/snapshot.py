@@ -109,7 +109,9 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
             enabled=enabled, status=status, host_type=host_type, cpu_arch=cpu_arch, external_id=external_id,
         )
         host_states.append(state)
-        hosts[name] = HostRef(pk, name, external_id, cpu_count, enabled and status == Host.Status.ONLINE)
+        # The model's own rule, on an unsaved instance: a second copy of it here could drift.
+        accepts = Host(enabled=enabled, status=status).accepts_guests
+        hosts[name] = HostRef(pk, name, external_id, cpu_count, accepts)
         names_by_pk[pk] = name
         if _may_fire(state, spec):
             firing.append(pk)

@@ -16,6 +16,7 @@ A guest being migrated still runs (and counts) on its source until the move succ
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -38,9 +39,8 @@ HOST_SIZES = ((40, 256 * GIB), (64, 512 * GIB), (32, 192 * GIB), (16, 128 * GIB)
 # Guest flavours (vCPUs, MB) with weights favouring small guests, as clouds see.
 FLAVOURS = ((1, 1024), (2, 2048), (2, 4096), (4, 8192), (8, 16384), (16, 32768))
 FLAVOUR_WEIGHTS = (0.15, 0.25, 0.2, 0.25, 0.1, 0.05)
-# Seeding leaves this share of each host's memory free, and plans CPU below this mean.
+# Seeding leaves this share of each host's memory free.
 SEED_MEM_FREE = 0.20
-SEED_CPU_CEILING = 45.0
 
 
 class SimulatorError(Exception):
@@ -104,6 +104,10 @@ def set_workload(guest_name: str, shape: str, **params: float) -> Guest:
     """Change a guest's load on the fly (``simulator stress GUEST`` / ``calm GUEST``)."""
     if shape not in workloads.SHAPES:
         raise SimulatorError(f"'{shape}' is not a workload shape: use one of {', '.join(workloads.SHAPES)}")
+    level = params.get("level")
+    # A percentage of the guest's vCPUs; NaN would also fail to store (JSON has no NaN).
+    if level is not None and not (math.isfinite(level) and 0 <= level <= 100):
+        raise SimulatorError(f"level must be a CPU percentage from 0 to 100, not {level:g}")
     guest = Guest.objects.filter(name=guest_name).first()
     if guest is None:
         raise SimulatorError(f"no guest named '{guest_name}' (see `manage.py simulator status`)")

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if options["rule"]:
             try:
                 rules = [find_rule(options["rule"])]
-            except MigrationRule.DoesNotExist as exc:
+            except (MigrationRule.DoesNotExist, MigrationRule.MultipleObjectsReturned) as exc:
                 self.stderr.write(f"evaluate: {exc}")
                 sys.exit(2)
             if not rules[0].enabled:

@@ -31,7 +31,9 @@ class Command(BaseCommand):
         action = options["action"]
         try:
             if action == "seed":
-                backfill = 0 if options["backfill"] in ("0", "") else parse_period(options["backfill"])
+                raw = options["backfill"]
+                # Up to a week of history, so the host charts' 7-day range has data.
+                backfill = 0 if raw in ("0", "") else parse_period(raw, maximum=7 * 86400)
                 summary = cluster.seed_cluster(
                     hosts=options["hosts"], guests=options["guests"], seed=options["seed"], backfill_seconds=backfill
                 )
