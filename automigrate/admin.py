@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
 
 from automigrate.forms import MigrationRuleForm
 from automigrate.models import (
@@ -19,8 +21,34 @@ admin.site.site_header = "automigrate administration"
 admin.site.site_title = "automigrate"
 
 
+class ListedByRulesAdmin(admin.ModelAdmin):
+    """Hosts and guests that a rule lists are protected from deletion, like those with history.
+
+    Deleting one would silently drop it from the rule's list, and an empty list
+    means "every host" / "any VM": admin shows the rules and refuses instead.
+    """
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for obj in objs:
+            for rule in rule_service.rules_listing(obj):
+                url = reverse("admin:automigrate_migrationrule_change", args=[rule.pk])
+                protected.append(format_html('Migration rule: <a href="{}">{}</a> (lists {} {})',
+                                             url, rule.name, obj._meta.verbose_name, obj.name))
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        # The confirmation page already refused; this re-checks under a lock at delete time.
+        rule_service.delete_unlisted(obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            rule_service.delete_unlisted(obj)
+
+
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(ListedByRulesAdmin):
     list_display = ("name", "status", "enabled", "cpu_count", "mem_total", "host_type", "cpu_arch")
     list_filter = ("status", "enabled", "host_type", "cpu_arch")
     search_fields = ("name", "external_id")
@@ -28,7 +56,7 @@ class HostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Guest)
-class GuestAdmin(admin.ModelAdmin):
+class GuestAdmin(ListedByRulesAdmin):
     list_display = ("name", "host", "status", "vcpu_count", "vmem_size", "last_migrated_at")
     list_filter = ("status",)
     search_fields = ("name", "external_id", "host__name")

@@ -174,12 +174,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["automigrate.permissions.ReadAuthenticatedWriteOperator"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # A bad ?limit= or ?offset= is a 400 naming it, not silently the first page.
+    "DEFAULT_PAGINATION_CLASS": "automigrate.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "automigrate.api.filters.StrictSearchFilter",  # NUL in ?search= is a 400, not a PostgreSQL error
+        "automigrate.api.filters.StableOrderingFilter",  # ends on the pk, so pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -192,7 +193,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery: an embedded filesystem broker by default, Redis/RabbitMQ by URL.

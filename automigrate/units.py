@@ -4,6 +4,7 @@ One place for both, used by admin forms, the API and the command line, so
 `2m` and `8G` mean the same everywhere.
 """
 
+import math
 import re
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -12,22 +13,40 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 MIN_PERIOD_SECONDS = 10
+# A rule checks at least daily: longer is surely a typo, and unbounded numbers
+# overflow the database's integer column (PostgreSQL's integer ends at 2**31 - 1).
+MAX_PERIOD_SECONDS = 86400
 
 
-def parse_period(text: str | int | float) -> int:
-    """'30s', '2m', '1h' or a number of seconds -> seconds; ValueError says what is allowed."""
+def parse_period(text: str | int | float, *, maximum: int = MAX_PERIOD_SECONDS) -> int:
+    """'30s', '2m', '1h', '1d' or a number of seconds -> seconds, at most ``maximum``.
+
+    ValueError says what is allowed, in one line.
+    """
+    shown = shown_input(text)
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
     else:
         match = _PERIOD.match(str(text))
         if not match:
-            raise ValueError(f"'{text}' is not a period: use a number with s, m, h or d, e.g. 30s, 2m, 1h")
+            raise ValueError(f"'{shown}' is not a period: use a number with s, m, h or d, e.g. 30s, 2m, 1h")
         seconds = float(match.group(1)) * _PERIOD_UNITS[(match.group(2) or "s").lower()]
-    if seconds != int(seconds):
-        raise ValueError(f"'{text}' is not a whole number of seconds")
+    # Before the other checks: int() of NaN or infinity raises.
+    if math.isnan(seconds):
+        raise ValueError(f"'{shown}' is not a period: use a number with s, m, h or d, e.g. 30s, 2m, 1h")
+    if seconds > maximum:
+        raise ValueError(f"'{shown}' is too long: at most {format_period(maximum)}")
     if seconds < MIN_PERIOD_SECONDS:
-        raise ValueError(f"'{text}' is shorter than the minimum period of {MIN_PERIOD_SECONDS}s")
+        raise ValueError(f"'{shown}' is shorter than the minimum period of {MIN_PERIOD_SECONDS}s")
+    if seconds != int(seconds):
+        raise ValueError(f"'{shown}' is not a whole number of seconds")
     return int(seconds)
+
+
+def shown_input(text) -> str:
+    """The input as an error message quotes it: long input cut, so the message stays one short line."""
+    text = str(text)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def format_period(seconds: int) -> str:
@@ -43,7 +62,7 @@ def parse_size(text: str | int | float) -> float:
         return float(text)
     match = _SIZE.match(str(text))
     if not match:
-        raise ValueError(f"'{text}' is not a size: use bytes or a number with K, M, G or T, e.g. 8G, 512M")
+        raise ValueError(f"'{shown_input(text)}' is not a size: use bytes or a number with K, M, G or T, e.g. 8G, 512M")
     return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
@@ -53,3 +72,11 @@ def format_size(num_bytes: float) -> str:
             value = num_bytes / size
             return f"{value:.0f}{unit}" if value == int(value) else f"{value:.1f}{unit}"
     return f"{num_bytes:.0f}B"
+
+
+GIB = _SIZE_UNITS["g"]
+
+
+def format_gib(num_bytes: float, digits: int = 1) -> str:
+    """Bytes as GiB with ``digits`` decimals, for tables and charts: '12.5 GiB'."""
+    return f"{num_bytes / GIB:.{digits}f} GiB"

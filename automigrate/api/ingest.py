@@ -108,15 +108,37 @@ def _read_body(request: HttpRequest) -> bytes:
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooLarge
-    if request.META.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        return _gunzip(body)
+    raise IngestError(f"unsupported Content-Encoding '{encoding[:40]}': send gzip or identity", status=415)
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Inflate a gzip body, refusing a truncated one.
+
+    zlib's decompressobj returns what it could inflate of a cut-off stream
+    without raising, so a body that ends early must be caught here, or the
+    lines before the cut are stored with a 204. Several gzip members one after
+    the other are valid gzip (Go's reader, hence InfluxDB, accepts them too);
+    anything else after the end is not.
+    """
+    out = bytearray()
+    while True:
         inflater = zlib.decompressobj(wbits=31)
         try:
-            body = inflater.decompress(body, MAX_BODY_BYTES + 1)
+            out += inflater.decompress(data, MAX_BODY_BYTES + 1 - len(out))
         except zlib.error as exc:
             raise IngestError(f"the body is not valid gzip: {exc}") from None
-        if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
             raise BodyTooLarge
-    return body
+        if not inflater.eof:
+            raise IngestError("the body is not complete gzip: it ends inside the compressed data (cut off?)")
+        data = inflater.unused_data
+        if not data:
+            return bytes(out)
 
 
 def _names(names: list[str]) -> str:

@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, ProtectedError
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -16,15 +16,7 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from automigrate.api import serializers as s
-from automigrate.api.filters import (
-    EventFilter,
-    GuestFilter,
-    HostFilter,
-    MigrationFilter,
-    RuleFilter,
-    StableOrderingFilter,
-    StrictSearchFilter,
-)
+from automigrate.api.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule
 from automigrate.services import rules as rule_service
@@ -39,9 +31,6 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-FILTER_BACKENDS = [DjangoFilterBackend, StrictSearchFilter, StableOrderingFilter]
-
-
 def call_service(function, *args, **kwargs):
     """Run a service, turning Django's ValidationError into DRF's (400, one message per field)."""
     try:
@@ -51,25 +40,21 @@ def call_service(function, *args, **kwargs):
         raise DRFValidationError(detail) from exc
 
 
-def _duration_param(request, name: str, default: int, maximum: int | None = None) -> int:
+def _duration_param(request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
     try:
-        seconds = parse_period(raw)
+        return parse_period(raw, maximum=maximum)
     except ValueError as exc:
         raise DRFValidationError({name: str(exc)}) from exc
-    if maximum is not None and seconds > maximum:
-        raise DRFValidationError({name: f"at most {format_period(maximum)}"})
-    return seconds
 
 
 class HostViewSet(viewsets.ModelViewSet):
-    """Hypervisor hosts. Deleting a host with guests or migration history is refused (409)."""
+    """Hypervisor hosts. Deleting a host with guests, migration history or rules listing it is refused (409)."""
 
     queryset = Host.objects.annotate(guest_count=Count("guests")).order_by("name")
     serializer_class = s.HostSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = HostFilter
     search_fields = ["name", "external_id"]
     ordering_fields = ["name", "cpu_count", "mem_total", "status", "created_at"]
@@ -80,7 +65,9 @@ class HostViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Host) -> None:
         try:
-            instance.delete()
+            rule_service.delete_unlisted(instance)
+        except rule_service.ListedByRules as exc:
+            raise Conflict(str(exc)) from exc
         except ProtectedError as exc:
             if instance.guests.exists():
                 raise Conflict(f"host {instance.name} still has guests: move or delete them first") from exc
@@ -91,11 +78,10 @@ class HostViewSet(viewsets.ModelViewSet):
 
 
 class GuestViewSet(viewsets.ModelViewSet):
-    """Guests (VMs) and the host each runs on."""
+    """Guests (VMs) and the host each runs on. Deleting one with migration history or rules listing it: 409."""
 
     queryset = Guest.objects.select_related("host").order_by("name")
     serializer_class = s.GuestSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = GuestFilter
     search_fields = ["name", "external_id"]
     ordering_fields = ["name", "vcpu_count", "vmem_size", "status", "host__name", "last_migrated_at"]
@@ -106,7 +92,9 @@ class GuestViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Guest) -> None:
         try:
-            instance.delete()
+            rule_service.delete_unlisted(instance)
+        except rule_service.ListedByRules as exc:
+            raise Conflict(str(exc)) from exc
         except ProtectedError as exc:
             raise Conflict(
                 f"guest {instance.name} has migration history, which is kept: set status=stopped instead"
@@ -128,7 +116,6 @@ class RuleViewSet(viewsets.ModelViewSet):
         .order_by("name")
     )
     serializer_class = s.RuleSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = RuleFilter
     search_fields = ["name"]
     ordering_fields = ["name", "metric", "threshold", "period_seconds", "created_at", "last_evaluated_at"]
@@ -186,7 +173,7 @@ class RuleViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], serializer_class=s.ApproveSerializer)
     def approve(self, request, pk=None):
         rule = self.get_object()
-        body = s.ApproveSerializer(data=request.data)
+        body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         event = Event.objects.filter(pk=body.validated_data["event"], rule_ref=rule.pk).first()
         if event is None:
@@ -203,7 +190,6 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
     serializer_class = s.EventSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = EventFilter
     search_fields = ["rule_name", "summary"]
     ordering_fields = ["time", "action", "rule_name"]
@@ -214,7 +200,6 @@ class MigrationViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = Migration.objects.select_related("guest", "source", "target", "rule").order_by("-requested_at", "-id")
     serializer_class = s.MigrationSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = MigrationFilter
     search_fields = ["guest__name"]
     ordering_fields = ["requested_at", "finished_at", "state"]
@@ -225,9 +210,34 @@ WINDOW_PARAM = OpenApiParameter(
 )
 
 
+MAX_WINDOW_SECONDS = 86400
+MAX_RANGE_SECONDS = 31 * 86400
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PeriodQueryField(serializers.Field):
+    """A query parameter in seconds or 30m, 6h, 7d, up to a maximum; validated into seconds."""
+
+    def __init__(self, *, maximum: int, **kwargs):
+        self.maximum = maximum
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> int:
+        try:
+            return parse_period(data, maximum=self.maximum)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value) -> str:
+        return format_period(value)
+
+
 class SeriesQuerySerializer(serializers.Serializer):
     metric = serializers.ChoiceField(choices=METRICS, default=CPU)
-    range = serializers.CharField(default="6h", help_text="how far back: 30m, 6h, 7d (at most 31d)")
+    # A default skips to_internal_value, so it is already in seconds.
+    range = PeriodQueryField(
+        maximum=MAX_RANGE_SECONDS, default=6 * 3600, help_text="how far back: 30m, 6h, 7d (default 6h, at most 31d)"
+    )
     points = serializers.IntegerField(default=300, min_value=2, max_value=series_service.MAX_POINTS)
 
 
@@ -236,13 +246,14 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     queryset = Host.objects.order_by("name")
     serializer_class = s.HostMetricsSerializer
-    filter_backends = FILTER_BACKENDS
     filterset_class = HostFilter
     search_fields = ["name"]
     ordering_fields = ["name"]
 
     def _window(self) -> int:
-        return _duration_param(self.request, "window", series_service.current_window_seconds(), maximum=86400)
+        return _duration_param(
+            self.request, "window", series_service.current_window_seconds(), maximum=MAX_WINDOW_SECONDS
+        )
 
     def _rows(self, hosts: list[Host]) -> list[dict]:
         window = self._window()
@@ -272,9 +283,8 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         host = self.get_object()
         query = SeriesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        span = _duration_param(request, "range", 6 * 3600, maximum=31 * 86400)
         end = timezone.now()
-        start = end - timedelta(seconds=span)
+        start = end - timedelta(seconds=query.validated_data["range"])
         series = series_service.host_series(
             host.pk, query.validated_data["metric"], start, end, max_points=query.validated_data["points"]
         )

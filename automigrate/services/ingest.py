@@ -11,8 +11,10 @@ Hosts and guests are found by the first tag present from
 ``AUTOMIGRATE["INGEST_HOST_TAGS"]`` / ``["INGEST_GUEST_TAGS"]``, whose value is
 matched against the name first, then the external id.
 
-A request is checked whole before anything is stored: one malformed line
-refuses all of it (``IngestError`` naming the first bad line). Samples of
+A request is checked whole before anything is stored: one malformed line,
+or one value its metric cannot have (a CPU percent outside 0..100 beyond
+float noise, negative memory, NaN or infinity), refuses all of it
+(``IngestError`` naming the first bad line). Samples of
 unknown hosts or guests are dropped and their names returned, so the caller
 can answer like InfluxDB's "partial write"; with auto-registration on,
 unknown hosts are created instead.
@@ -47,6 +49,9 @@ CPU_TOTAL = "cpu-total"
 AUTO_REGISTERED_LABEL = "auto-registered"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_S = 1_000_000_000
+# Host.cpu_count is a PositiveIntegerField (int32 on PostgreSQL), mem_total a PositiveBigIntegerField.
+MAX_CPU_COUNT = 2**31 - 1
+MAX_MEM_TOTAL = 2**63 - 1
 
 
 class IngestError(Exception):
@@ -116,11 +121,37 @@ def _decode(body: bytes | str) -> str:
         raise IngestError(f"the body is not UTF-8 (byte {exc.start}): line protocol is UTF-8 text") from exc
 
 
+# A CPU percent a little outside 0..100 is float noise (telegraf computes usage_active
+# as 100 - idle from tick counts) and is clipped; further out it is a broken sender.
+CPU_NOISE_PERCENT = 0.5
+
+
 def _number(value, line_no: int, measurement: str, name: str) -> float:
     # bool is an int subclass; line protocol's t/f are not numbers to us.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise IngestError(f"line {line_no}: {measurement} field {name} must be a finite number, got {value!r}")
     return float(value)
+
+
+def _percent(value, line_no: int, measurement: str, name: str) -> float:
+    number = _number(value, line_no, measurement, name)
+    if not -CPU_NOISE_PERCENT <= number <= 100 + CPU_NOISE_PERCENT:
+        raise IngestError(f"line {line_no}: {measurement} field {name} is a percent, 0 to 100, got {value!r}")
+    return min(max(number, 0.0), 100.0)
+
+
+def _bytes(value, line_no: int, measurement: str, name: str) -> float:
+    number = _number(value, line_no, measurement, name)
+    if number < 0:
+        raise IngestError(f"line {line_no}: {measurement} field {name} is bytes, 0 or more, got {value!r}")
+    return number
+
+
+def _capacity(value, limit: int) -> int | None:
+    """A CPU count or memory size for auto-registration; anything odd is treated as unknown."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit:
+        return value
+    return None
 
 
 def _first_tag(tags: dict, names: list[str]) -> str | None:
@@ -166,7 +197,7 @@ def parse_batch(
                 if guest is None:
                     raise IngestError(f"line {line_no}: vm_cpu has none of the guest tags {', '.join(guest_tags)}")
                 batch.guest_points.append(
-                    (guest, time, _number(fields["usage_active"], line_no, measurement, "usage_active"))
+                    (guest, time, _percent(fields["usage_active"], line_no, measurement, "usage_active"))
                 )
             batch.ignored_fields += len(fields) - ("usage_active" in fields)
             continue
@@ -174,22 +205,24 @@ def parse_batch(
         host = _first_tag(tags, host_tags)
         if measurement == "system":
             # Only read for auto-registration; nothing from it is stored.
-            if host is not None and isinstance(fields.get("n_cpus"), int):
-                batch.capacity.setdefault(host, {})["cpu_count"] = fields["n_cpus"]
+            cpu_count = _capacity(fields.get("n_cpus"), MAX_CPU_COUNT)
+            if host is not None and cpu_count is not None:
+                batch.capacity.setdefault(host, {})["cpu_count"] = cpu_count
             batch.ignored_fields += len(fields)
             continue
 
         if measurement == "cpu":
             wanted = "usage_active" if tags.get("cpu", CPU_TOTAL) == CPU_TOTAL else None
-            metric = CPU
+            metric, check = CPU, _percent
         else:
-            wanted, metric = "available", MEM
-            if host is not None and isinstance(fields.get("total"), int):
-                batch.capacity.setdefault(host, {})["mem_total"] = fields["total"]
+            wanted, metric, check = "available", MEM, _bytes
+            mem_total = _capacity(fields.get("total"), MAX_MEM_TOTAL)
+            if host is not None and mem_total is not None:
+                batch.capacity.setdefault(host, {})["mem_total"] = mem_total
         if wanted is not None and wanted in fields:
             if host is None:
                 raise IngestError(f"line {line_no}: {measurement} has none of the host tags {', '.join(host_tags)}")
-            batch.host_points.append((host, metric, time, _number(fields[wanted], line_no, measurement, wanted)))
+            batch.host_points.append((host, metric, time, check(fields[wanted], line_no, measurement, wanted)))
             batch.ignored_fields += len(fields) - 1
         else:
             batch.ignored_fields += len(fields)

@@ -6,11 +6,12 @@ the same way and writes its `create` / `update` / `delete` event.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from automigrate.engine.model import CPU, MEM, METRICS
-from automigrate.models import Event, MigrationRule
+from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.services.events import record_event
-from automigrate.units import format_period, parse_period, parse_size
+from automigrate.units import MAX_PERIOD_SECONDS, format_period, parse_period, parse_size, shown_input
 
 RES_NAME = "migrationalert"  # the reference's resource name, kept in notes
 EDITABLE_FIELDS = (
@@ -20,28 +21,42 @@ EDITABLE_FIELDS = (
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
 
 
+# No host has a petabyte of memory: a larger threshold is a typo (or 1e300).
+MAX_MEM_THRESHOLD_BYTES = 1024**5
+
+
 def clean_threshold(metric: str, raw) -> float:
-    """CPU: a percent in (0, 100]. Memory: bytes > 0, also written as 8G or 512M."""
+    """CPU: a percent in (0, 100]. Memory: whole bytes in (0, 1P], also written as 8G or 512M."""
     if metric == MEM:
         try:
             value = parse_size(raw)
         except ValueError as exc:
             raise ValidationError({"threshold": str(exc)}) from exc
-        if value <= 0:
+        if not value > 0:  # also NaN
             raise ValidationError({"threshold": "a mem.available threshold must be more than 0 bytes"})
+        if value > MAX_MEM_THRESHOLD_BYTES:
+            raise ValidationError(
+                {"threshold": f"'{shown_input(raw)}' is too large: a mem.available threshold is at most 1P"}
+            )
+        if value != int(value):
+            raise ValidationError({"threshold": f"'{shown_input(raw)}' is not a whole number of bytes"})
         return value
     try:
         value = float(raw)
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"threshold": f"'{raw}' is not a number: use a percent, 0 < t <= 100"}) from exc
+        raise ValidationError(
+            {"threshold": f"'{shown_input(raw)}' is not a number: use a percent, 0 < t <= 100"}
+        ) from exc
     if not 0 < value <= 100:
-        raise ValidationError({"threshold": f"{raw} is out of range: a cpu.usage_active threshold is 0 < t <= 100"})
+        raise ValidationError(
+            {"threshold": f"{shown_input(raw)} is out of range: a cpu.usage_active threshold is 0 < t <= 100"}
+        )
     return value
 
 
 def clean_period(raw) -> int:
     try:
-        return parse_period(raw)
+        return parse_period(raw, maximum=MAX_PERIOD_SECONDS)
     except ValueError as exc:
         raise ValidationError({"period": str(exc)}) from exc
 
@@ -73,7 +88,11 @@ def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
         errors["metric"] = f"'{metric}' is not a metric: use {' or '.join(METRICS)}"
     cleaned["metric"] = metric
 
-    if "threshold" in data or instance is None or "metric" in data:
+    metric_changes = instance is not None and metric != instance.metric
+    if metric_changes and data.get("threshold") in (None, ""):
+        # The old number would be kept in the new unit: 60 (%) would become 60 bytes.
+        errors["threshold"] = "give a new threshold when changing the metric"
+    elif "threshold" in data or instance is None or "metric" in data:
         raw_threshold = data.get("threshold", instance.threshold if instance else None)
         if raw_threshold in (None, ""):
             errors["threshold"] = "a rule needs a threshold"
@@ -213,12 +232,63 @@ def delete_rule(rule: MigrationRule, user=None) -> Event:
     )
 
 
+class ListedByRules(Exception):
+    """A host or guest cannot be deleted: rules name it (``str()`` says which)."""
+
+
+def rules_listing(obj: Host | Guest) -> list[MigrationRule]:
+    """The rules whose source/target host lists or source guest list name this host or guest."""
+    listed = (Q(source_hosts=obj) | Q(target_hosts=obj)) if isinstance(obj, Host) else Q(source_guests=obj)
+    return list(MigrationRule.objects.filter(listed).distinct().order_by("name"))
+
+
+def refuse_if_listed(obj: Host | Guest) -> None:
+    """Raise ListedByRules if a rule lists ``obj``.
+
+    Deleting it would silently drop it from the rule's list, and an empty list
+    means "every host" / "any VM": the rule would widen with no event saying so.
+    """
+    rules = rules_listing(obj)
+    if rules:
+        kind = "host" if isinstance(obj, Host) else "guest"
+        names = ", ".join(rule.name for rule in rules)
+        raise ListedByRules(f"{kind} {obj.name} is listed by rule(s) {names}: remove it from them first")
+
+
+@transaction.atomic
+def delete_unlisted(obj: Host | Guest) -> None:
+    """Delete a host or guest that no rule lists (ListedByRules otherwise; ProtectedError as Django raises it)."""
+    # Lock the row first: adding it to a rule's list inserts a row referring to it,
+    # which waits for this lock, so no rule can start listing it between check and delete.
+    list(type(obj).objects.select_for_update().filter(pk=obj.pk).values_list("pk"))
+    refuse_if_listed(obj)
+    obj.delete()
+
+
+class AmbiguousRule(MigrationRule.MultipleObjectsReturned):
+    """A string of digits that is one rule's id and another rule's name."""
+
+
+MAX_RULE_ID = 2**63 - 1  # larger numbers cannot be an id (and overflow the database's integer)
+
+
 def find_rule(id_or_name: str) -> MigrationRule:
-    """A rule by id or by name, as the CLI and API accept both."""
-    query = MigrationRule.objects.filter(name=id_or_name)
-    if str(id_or_name).isdigit():
-        query = MigrationRule.objects.filter(pk=int(id_or_name)) | query
-    rule = query.first()
+    """A rule by id or by name, as the command line accepts both (the API takes ids only).
+
+    Digits may be one rule's id and another rule's name: rather than guess,
+    that raises AmbiguousRule naming both. DoesNotExist if neither matches.
+    """
+    text = str(id_or_name)
+    by_name = MigrationRule.objects.filter(name=text).first()
+    by_id = None
+    if text.isascii() and text.isdigit() and int(text) <= MAX_RULE_ID:
+        by_id = MigrationRule.objects.filter(pk=int(text)).first()
+    if by_id is not None and by_name is not None and by_id.pk != by_name.pk:
+        raise AmbiguousRule(
+            f"'{text}' is rule #{by_id.pk} ({by_id.name}) and also the name of rule #{by_name.pk}: "
+            "use the id or rename"
+        )
+    rule = by_id or by_name
     if rule is None:
-        raise MigrationRule.DoesNotExist(f"no rule with id or name '{id_or_name}'")
+        raise MigrationRule.DoesNotExist(f"no rule with id or name '{text}'")
     return rule

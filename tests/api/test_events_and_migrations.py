@@ -98,3 +98,31 @@ def test_migrations_filter_by_state_host_and_guest(viewer_api, history):
     assert guests("?search=vm1") == ["vm1"]
     assert viewer_api.get("/api/migrations/?state=teleported").status_code == 400
     assert viewer_api.post("/api/migrations/", {}, format="json").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "says"),
+    [
+        ("limit=abc", "limit", "'abc' is not a whole number from 1 to 1000"),
+        ("limit=0", "limit", "0 is out of range: use a whole number from 1 to 1000"),
+        ("limit=-1", "limit", "'-1' is not a whole number from 1 to 1000"),
+        ("limit=1001", "limit", "1001 is out of range"),
+        ("limit=" + "9" * 30, "limit", "is out of range"),
+        ("limit=1.5", "limit", "is not a whole number"),
+        ("offset=abc", "offset", "'abc' is not a whole number, at least 0"),
+        ("offset=-3", "offset", "is not a whole number, at least 0"),
+    ],
+)
+def test_a_bad_limit_or_offset_is_a_400_naming_it(viewer_api, history, query, field, says):
+    response = viewer_api.get(f"/api/events/?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert says in response.json()[field][0]
+
+
+def test_good_limits_and_offsets_page_as_before(viewer_api, history):
+    assert len(viewer_api.get("/api/events/?limit=2").json()["results"]) == 2
+    assert len(viewer_api.get("/api/events/?limit=1000&offset=1").json()["results"]) == 5
+    # Past the end: an empty page, not an error (nor a database overflow).
+    huge = viewer_api.get("/api/events/?offset=" + "9" * 19)
+    assert huge.status_code == 200 and huge.json()["results"] == []

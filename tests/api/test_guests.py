@@ -40,3 +40,20 @@ def test_a_guest_on_an_unknown_host_is_refused_naming_the_field(operator_api):
     )
     assert response.status_code == 400
     assert list(response.json()) == ["host"]
+
+
+def test_deleting_a_guest_a_rule_lists_is_refused_naming_the_rule(operator_api, make_host, make_guest):
+    from automigrate.services.rules import create_rule
+
+    guest = make_guest("vm1", make_host("a15"))
+    rule = create_rule({"name": "test-cpu", "threshold": 60, "source_guests": [guest]})
+    response = operator_api.delete(f"/api/guests/{guest.pk}/")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "guest vm1 is listed by rule(s) test-cpu: remove it from them first"}
+    assert list(rule.source_guests.all()) == [guest]
+
+
+def test_deleting_an_unlisted_guest_works(operator_api, make_host, make_guest):
+    guest = make_guest("vm1", make_host("a15"))
+    assert operator_api.delete(f"/api/guests/{guest.pk}/").status_code == 204
+    assert not Guest.objects.exists()

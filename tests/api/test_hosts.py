@@ -106,3 +106,30 @@ def test_a_host_and_guest_with_migration_history_are_kept(operator_api, make_hos
     assert "set status=stopped" in response.json()["detail"]
     assert Host.objects.filter(pk=source.pk).exists() and Guest.objects.filter(pk=guest.pk).exists()
     assert Migration.objects.count() == 1
+
+
+@pytest.mark.parametrize("listed_as", ["source_hosts", "target_hosts"])
+def test_deleting_a_host_a_rule_lists_is_refused_naming_the_rule(operator_api, make_host, listed_as):
+    from automigrate.models import Event
+    from automigrate.services.rules import create_rule
+
+    host, other = make_host("h1"), make_host("h2")
+    rule = create_rule({"name": "test-cpu", "threshold": 60, listed_as: [host]})
+    create_rule({"name": "another", "threshold": 70, "source_hosts": [other]})
+    response = operator_api.delete(f"/api/hosts/{host.pk}/")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "host h1 is listed by rule(s) test-cpu: remove it from them first"}
+    # Dropping h1 from the list would have widened the rule to every host.
+    assert list(getattr(rule, listed_as).all()) == [host]
+    assert list(Event.objects.values_list("action", flat=True)) == ["create", "create"]
+
+
+def test_every_rule_listing_a_host_is_named(operator_api, make_host):
+    from automigrate.services.rules import create_rule
+
+    host = make_host("h1")
+    create_rule({"name": "watch", "threshold": 60, "source_hosts": [host]})
+    create_rule({"name": "aim", "threshold": 60, "target_hosts": [host]})
+    response = operator_api.delete(f"/api/hosts/{host.pk}/")
+    assert response.status_code == 409
+    assert "rule(s) aim, watch:" in response.json()["detail"]

@@ -75,6 +75,24 @@ def test_every_influxdb_precision_is_understood(write, cluster, precision, stamp
     assert HostSample.objects.get().time == expected
 
 
+@pytest.mark.parametrize(
+    ("precision", "stamp", "expected"),
+    [
+        # Nanoseconds are cut to the microseconds a datetime (and PostgreSQL) keeps, never rounded up.
+        ("n", T0 * 10**9 + 123_456_789, datetime(2023, 11, 14, 22, 13, 20, 123_456, tzinfo=UTC)),
+        ("n", T0 * 10**9 + 999_999_999, datetime(2023, 11, 14, 22, 13, 20, 999_999, tzinfo=UTC)),
+        ("n", T0 * 10**9 + 1_000, datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC)),
+        ("u", T0 * 10**6 + 123_456, datetime(2023, 11, 14, 22, 13, 20, 123_456, tzinfo=UTC)),
+        ("u", T0 * 10**6 + 1, datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC)),
+        ("ms", T0 * 1000 + 123, datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)),
+        ("ms", T0 * 1000 + 999, datetime(2023, 11, 14, 22, 13, 20, 999_000, tzinfo=UTC)),
+    ],
+)
+def test_sub_second_stamps_keep_their_exact_microseconds(write, cluster, precision, stamp, expected):
+    assert write(f"mem,host=a15 available=1i {stamp}", query=f"db=telegraf&precision={precision}").status_code == 204
+    assert HostSample.objects.get().time == expected
+
+
 def test_a_line_without_timestamp_gets_the_servers_time(write, cluster):
     before = datetime.now(UTC)
     assert write("mem,host=a15 available=1i").status_code == 204
@@ -106,6 +124,53 @@ def test_a_malformed_line_refuses_the_whole_request_naming_it(write, cluster, ba
     assert error.startswith("line 3: ")
     assert reason in error
     assert not HostSample.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "says"),
+    [
+        ("cpu,cpu=cpu-total,host=a15 usage_active=1e9",
+         "cpu field usage_active is a percent, 0 to 100, got 1000000000.0"),
+        ("cpu,cpu=cpu-total,host=a15 usage_active=100.6", "is a percent, 0 to 100"),
+        ("cpu,cpu=cpu-total,host=a15 usage_active=-1", "is a percent, 0 to 100"),
+        ("vm_cpu,vm_id=a3107d1f usage_active=250", "vm_cpu field usage_active is a percent, 0 to 100"),
+        ("mem,host=a15 available=-5i", "mem field available is bytes, 0 or more, got -5"),
+        ("mem,host=a15 available=-0.5", "is bytes, 0 or more"),
+        ("cpu,cpu=cpu-total,host=a15 usage_active=NaN", "line 2: "),
+        ("cpu,cpu=cpu-total,host=a15 usage_active=inf", "line 2: "),
+    ],
+)
+def test_a_value_no_metric_can_have_refuses_the_whole_request_naming_the_line(write, cluster, bad_line, says):
+    response = write(f"mem,host=a15 available=1i {T0}000000000\n{bad_line} {T0}000000000\n")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("line 2: ") and says in error
+    assert not HostSample.objects.exists() and not GuestSample.objects.exists()
+
+
+def test_cpu_float_noise_just_past_the_ends_is_clipped(write, cluster):
+    body = "\n".join([
+        f"cpu,cpu=cpu-total,host=a15 usage_active=100.0000001 {T0}000000000",
+        f"cpu,cpu=cpu-total,host=a15 usage_active=-0.0000001 {T0 + 1}000000000",
+        f"vm_cpu,vm_id=a3107d1f usage_active=100.4 {T0}000000000",
+        f"mem,host=a15 available=0i {T0}000000000",
+    ])
+    assert write(body).status_code == 204
+    assert sorted(HostSample.objects.filter(metric="cpu.usage_active").values_list("value", flat=True)) == [0, 100]
+    assert GuestSample.objects.get().cpu == 100
+    assert HostSample.objects.get(metric="mem.available").value == 0
+
+
+def test_auto_registration_ignores_impossible_capacities(write, settings):
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "INGEST_AUTO_REGISTER_HOSTS": True}
+    body = "\n".join([
+        f"system,host=new-1 n_cpus=-4i {T0}000000000",
+        f"mem,host=new-1 available=1i,total=-1i {T0}000000000",
+    ])
+    assert write(body).status_code == 204
+    host = Host.objects.get(name="new-1")
+    # Unknown capacity: registered disabled, as when telegraf sent none.
+    assert (host.cpu_count, host.mem_total, host.enabled) == (1, 0, False)
 
 
 def test_samples_of_unknown_hosts_and_guests_are_dropped_and_named(write, cluster):
@@ -144,6 +209,48 @@ def test_gzip_bodies_are_accepted(write, cluster):
     body = gzip.compress(f"mem,host=a15 available=3i {T0}000000000\n".encode())
     assert write(body, HTTP_CONTENT_ENCODING="gzip").status_code == 204
     assert HostSample.objects.get().value == 3
+
+
+def test_a_truncated_gzip_body_is_refused_whole(write, cluster):
+    lines = "".join(f"mem,host=a15 available={i}i {T0 + i}000000000\n" for i in range(2000))
+    body = gzip.compress(lines.encode())
+    response = write(body[: len(body) // 2], HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("the body is not complete gzip")
+    assert not HostSample.objects.exists()
+
+
+def test_a_gzip_body_missing_only_its_trailer_is_refused(write, cluster):
+    # Every line inflates, but without the CRC and length nothing proves it is whole.
+    body = gzip.compress(f"mem,host=a15 available=3i {T0}000000000\n".encode())
+    response = write(body[:-8], HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400 and "not complete gzip" in response.json()["error"]
+    assert not HostSample.objects.exists()
+
+
+def test_data_after_the_gzip_stream_is_refused(write, cluster):
+    body = gzip.compress(f"mem,host=a15 available=3i {T0}000000000\n".encode()) + b"trailing junk"
+    response = write(body, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400 and "not valid gzip" in response.json()["error"]
+    assert not HostSample.objects.exists()
+
+
+def test_several_gzip_members_are_one_body_as_in_influxdb(write, cluster):
+    body = b"".join(gzip.compress(f"mem,host=a15 available={i}i {T0 + i}000000000\n".encode()) for i in (1, 2))
+    assert write(body, HTTP_CONTENT_ENCODING="gzip").status_code == 204
+    assert sorted(HostSample.objects.values_list("value", flat=True)) == [1, 2]
+
+
+@pytest.mark.parametrize("encoding", ["br", "deflate", "gzip, br"])
+def test_an_unsupported_content_encoding_is_a_415_in_one_line(write, cluster, encoding):
+    response = write(f"mem,host=a15 available=3i {T0}000000000", HTTP_CONTENT_ENCODING=encoding)
+    assert response.status_code == 415
+    assert response.json() == {"error": f"unsupported Content-Encoding '{encoding}': send gzip or identity"}
+    assert not HostSample.objects.exists()
+
+
+def test_identity_encoding_is_plain_text(write, cluster):
+    assert write(f"mem,host=a15 available=3i {T0}000000000", HTTP_CONTENT_ENCODING="identity").status_code == 204
 
 
 def test_credentials_as_basic_auth_or_u_and_p(client, cluster, operator):

@@ -59,3 +59,24 @@ def test_series_rejects_bad_parameters(viewer_api, hot_cluster):
     assert viewer_api.get(f"/api/metrics/{host.pk}/series/?points=1").status_code == 400
     assert "range" in viewer_api.get(f"/api/metrics/{host.pk}/series/?range=400d").json()
     assert viewer_api.get("/api/metrics/999999/series/").status_code == 404
+
+
+def test_the_series_query_is_validated_once_into_seconds():
+    from automigrate.api.views import SeriesQuerySerializer
+
+    query = SeriesQuerySerializer(data={"range": "2h"})
+    assert query.is_valid(), query.errors
+    assert query.validated_data["range"] == 7200
+    default = SeriesQuerySerializer(data={})
+    assert default.is_valid() and default.validated_data["range"] == 6 * 3600
+    too_long = SeriesQuerySerializer(data={"range": "32d"})
+    assert not too_long.is_valid()
+    assert too_long.errors["range"] == ["'32d' is too long: at most 31d"]
+
+
+def test_the_series_spans_the_range_asked_for(viewer_api, hot_cluster):
+    from datetime import datetime, timedelta
+
+    body = viewer_api.get(f"/api/metrics/{hot_cluster['hot'].pk}/series/?range=31d").json()
+    span = datetime.fromisoformat(body["end"]) - datetime.fromisoformat(body["start"])
+    assert span == timedelta(days=31)

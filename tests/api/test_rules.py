@@ -41,6 +41,10 @@ def test_creating_through_the_api_writes_a_create_event_naming_the_user(operator
         ({"metric": "mem.available", "threshold": "8X"}, "threshold", "8G"),
         ({"period": "5x"}, "period", "30s, 2m, 1h"),
         ({"period": "5s"}, "period", "minimum"),
+        ({"period": "99999999999999d"}, "period", "at most 1d"),
+        ({"period": 1e20}, "period", "at most 1d"),
+        ({"metric": "mem.available", "threshold": 1e300}, "threshold", "at most 1P"),
+        ({"metric": "mem.available", "threshold": 0.5}, "threshold", "whole number of bytes"),
         ({"metric": "disk.used"}, "metric", "is not a valid choice"),
         ({"mode": "yolo"}, "mode", "is not a valid choice"),
         ({"threshold": True}, "threshold", "use a number"),
@@ -93,6 +97,16 @@ def test_switching_metric_revalidates_the_threshold(operator_api):
     assert response.status_code == 400 and "threshold" in response.json()
     ok = operator_api.patch(f"/api/rules/{rule.pk}/", {"metric": "mem.available", "threshold": "8G"}, format="json")
     assert ok.status_code == 200 and ok.json()["threshold"] == 8 * 1024**3
+
+
+def test_changing_the_metric_without_a_new_threshold_is_refused(operator_api):
+    rule = create_rule({"name": "test-cpu", "threshold": 60})
+    response = operator_api.patch(f"/api/rules/{rule.pk}/", {"metric": "mem.available"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"threshold": ["give a new threshold when changing the metric"]}
+    rule.refresh_from_db()
+    assert (rule.metric, rule.threshold) == ("cpu.usage_active", 60)
+    assert not Event.objects.filter(action="update").exists()
 
 
 def test_put_replaces_the_relations(operator_api, make_host):

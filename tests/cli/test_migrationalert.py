@@ -115,6 +115,10 @@ def test_events_print_the_seed_columns_newest_first_with_filters():
     [
         (["create", "x", "cpu.usage_active.gt", "150"], "threshold: 150 is out of range"),
         (["create", "x", "cpu.usage_active.gt", "60", "--period", "5x"], "period: '5x' is not a period"),
+        (["create", "x", "cpu.usage_active.gt", "60", "--period", "2d"], "period: '2d' is too long: at most 1d"),
+        (["create", "x", "mem.available.lt", "2P"], "threshold: '2P' is too large"),
+        (["update", "existing", "--metric-type", "mem.available.lt"],
+         "threshold: give a new threshold when changing the metric"),
         (["create", "x", "disk.used.gt", "60"], "'disk.used.gt' is not a metric type"),
         (["create", "x", "mem.available.lt", "lots"], "threshold: 'lots' is not a size"),
         (["create", "x", "cpu.usage_active.gt", "60", "--source-host", "nowhere"], "no host named 'nowhere'"),
@@ -135,6 +139,17 @@ def test_bad_input_is_a_clear_command_error_and_changes_nothing(args, message):
     assert message in str(error.value)
     assert MigrationRule.objects.count() == 1
     assert Event.objects.count() == 1
+
+
+def test_digits_naming_one_rule_by_id_and_another_by_name_are_refused_in_one_line():
+    first = create_rule({"name": "a7", "threshold": 60})
+    second = create_rule({"name": str(first.pk), "threshold": 70})
+    expected = f"'{first.pk}' is rule #{first.pk} (a7) and also the name of rule #{second.pk}: use the id or rename"
+    for args in (["show", str(first.pk)], ["disable", str(first.pk)], ["events", str(first.pk)]):
+        with pytest.raises(CommandError) as error:
+            run(*args)
+        assert str(error.value) == expected
+    assert MigrationRule.objects.filter(enabled=True).count() == 2
 
 
 def test_a_duplicate_name_is_refused():

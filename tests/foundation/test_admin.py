@@ -87,3 +87,34 @@ def test_events_cannot_be_edited_in_admin(staff_client):
     event = Event.objects.get()
     response = staff_client.post(reverse("admin:automigrate_event_change", args=[event.pk]), {"summary": "x"})
     assert response.status_code == 403
+
+
+def test_admin_refuses_to_delete_a_host_a_rule_lists_and_names_the_rule(staff_client, make_host):
+    from automigrate.models import Host
+    from automigrate.services.rules import create_rule
+
+    host = make_host("h1")
+    rule = create_rule({"name": "test-cpu", "threshold": 60, "target_hosts": [host]})
+    delete_url = reverse("admin:automigrate_host_delete", args=[host.pk])
+    page = staff_client.get(delete_url).content.decode()
+    assert "Cannot delete host" in page and "test-cpu" in page
+    response = staff_client.post(delete_url, {"post": "yes"})
+    assert response.status_code == 200  # the refusal page again, not a redirect after deleting
+    assert Host.objects.filter(pk=host.pk).exists()
+    assert list(rule.target_hosts.all()) == [host]
+
+
+def test_admin_bulk_delete_refuses_guests_a_rule_lists(staff_client, make_host, make_guest):
+    from automigrate.models import Guest
+    from automigrate.services.rules import create_rule
+
+    host = make_host("h1")
+    listed, free = make_guest("vm1", host), make_guest("vm2", host)
+    create_rule({"name": "test-cpu", "threshold": 60, "source_guests": [listed]})
+    response = staff_client.post(
+        reverse("admin:automigrate_guest_changelist"),
+        {"action": "delete_selected", "_selected_action": [listed.pk, free.pk], "post": "yes"},
+    )
+    assert response.status_code == 200
+    assert "test-cpu" in response.content.decode()
+    assert Guest.objects.count() == 2

@@ -63,3 +63,68 @@ def test_a_failed_update_changes_nothing():
     rule.refresh_from_db()
     assert (rule.threshold, rule.period_seconds) == (60, 120)
     assert list(Event.objects.values_list("action", flat=True)) == ["create"]
+
+
+@pytest.mark.parametrize("period", ["2d", "99999999999999d", 1e20])
+def test_it_refuses_a_period_over_a_day(period):
+    errors = errors_of({"name": "hot", "threshold": 60, "period": period})
+    assert errors["period"] == [f"'{period}' is too long: at most 1d"]
+    assert not MigrationRule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "says"),
+    [
+        ("1.5", "is not a whole number of bytes"),
+        (0.5, "is not a whole number of bytes"),
+        ("2P", "is too large: a mem.available threshold is at most 1P"),
+        (1e300, "is too large"),
+        (float("inf"), "is too large"),
+        (float("nan"), "more than 0 bytes"),
+    ],
+)
+def test_a_memory_threshold_is_whole_bytes_up_to_a_petabyte(threshold, says):
+    errors = errors_of({"name": "mem", "metric": "mem.available", "threshold": threshold})
+    assert says in errors["threshold"][0]
+
+
+def test_a_memory_threshold_of_exactly_a_petabyte_is_fine():
+    assert create_rule({"name": "mem", "metric": "mem.available", "threshold": "1P"}).threshold == 1024**5
+
+
+def test_changing_the_metric_needs_a_new_threshold():
+    rule = create_rule({"name": "hot", "threshold": 60})
+    with pytest.raises(ValidationError) as info:
+        update_rule(rule, {"metric": "mem.available"})
+    assert info.value.message_dict == {"threshold": ["give a new threshold when changing the metric"]}
+    rule.refresh_from_db()
+    assert (rule.metric, rule.threshold) == ("cpu.usage_active", 60)
+    # Naming the same metric again is no change, and keeps the threshold.
+    assert update_rule(rule, {"metric": "cpu.usage_active", "period": "2m"}).threshold == 60
+    assert update_rule(rule, {"metric": "mem.available", "threshold": "8G"}).threshold == 8 * 1024**3
+
+
+def test_find_rule_by_id_or_by_name():
+    from automigrate.services.rules import find_rule
+
+    rule = create_rule({"name": "hot", "threshold": 60})
+    assert find_rule(str(rule.pk)) == rule
+    assert find_rule("hot") == rule
+    with pytest.raises(MigrationRule.DoesNotExist, match="no rule with id or name '99999999999999999999999'"):
+        find_rule("99999999999999999999999")
+
+
+def test_digits_that_are_one_rules_id_and_another_rules_name_are_refused_naming_both():
+    from automigrate.services.rules import AmbiguousRule, find_rule
+
+    first = create_rule({"name": "a7", "threshold": 60})
+    second = create_rule({"name": str(first.pk), "threshold": 70})
+    with pytest.raises(AmbiguousRule) as info:
+        find_rule(str(first.pk))
+    assert str(info.value) == (
+        f"'{first.pk}' is rule #{first.pk} (a7) and also the name of rule #{second.pk}: use the id or rename"
+    )
+    # A rule named after its own id is no ambiguity.
+    second.name = str(second.pk)
+    second.save()
+    assert find_rule(str(second.pk)) == second

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,3 +36,25 @@ def test_a_bad_boolean_in_the_environment_names_the_variable():
     result = run_manage("check", env_overrides={"DEBUG": "maybe"})
     assert result.returncode != 0
     assert "DEBUG='maybe'" in result.stderr
+
+
+def test_every_api_view_uses_the_projects_filter_backends_from_settings():
+    from django.urls import get_resolver
+    from rest_framework.settings import api_settings
+
+    from automigrate.api.filters import StableOrderingFilter, StrictSearchFilter
+    from automigrate.api.urls import router
+
+    assert StrictSearchFilter in api_settings.DEFAULT_FILTER_BACKENDS
+    assert StableOrderingFilter in api_settings.DEFAULT_FILTER_BACKENDS
+    get_resolver()  # loads every URLconf, as serving does
+    for _, viewset, _ in router.registry:
+        assert viewset.filter_backends == api_settings.DEFAULT_FILTER_BACKENDS, viewset.__name__
+
+
+def test_no_redoc_settings_without_a_redoc_page(settings):
+    from django.urls import NoReverseMatch, reverse
+
+    assert "REDOC_DIST" not in settings.SPECTACULAR_SETTINGS
+    with pytest.raises(NoReverseMatch):
+        reverse("api-redoc")

@@ -238,6 +238,8 @@ class Command(BaseCommand):
             return rule_service.find_rule(id_or_name)
         except MigrationRule.DoesNotExist as exc:
             raise CommandError(f"{exc}: see `migrationalert list`") from None
+        except rule_service.AmbiguousRule as exc:
+            raise CommandError(str(exc)) from None
 
     @staticmethod
     def _event_owner(id_or_name: str) -> dict:
@@ -246,9 +248,12 @@ class Command(BaseCommand):
             return {"rule_ref": rule_service.find_rule(id_or_name).pk}
         except MigrationRule.DoesNotExist:
             pass
+        except rule_service.AmbiguousRule as exc:
+            raise CommandError(str(exc)) from None
         if Event.objects.filter(rule_name=id_or_name).exists():
             return {"rule_name": id_or_name}
-        if id_or_name.isdigit() and Event.objects.filter(rule_ref=int(id_or_name)).exists():
+        if (id_or_name.isascii() and id_or_name.isdigit() and int(id_or_name) <= rule_service.MAX_RULE_ID
+                and Event.objects.filter(rule_ref=int(id_or_name)).exists()):
             return {"rule_ref": int(id_or_name)}
         raise CommandError(f"no rule with id or name '{id_or_name}', now or in the event log")
 
