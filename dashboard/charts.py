@@ -7,11 +7,18 @@ for the first draw and served as JSON for the in-place refresh
 (``Plotly.react``), so both paths draw exactly the same chart.
 
 Thresholds are layout shapes (horizontal lines), which Plotly.js draws into
-the SVG's ``.shapelayer``; browser tests look for them there.
+the SVG's ``.shapelayer``; browser tests look for them there. On the overview a
+line runs across every bar only for rules that watch every host; a rule that
+watches some hosts marks its threshold on those hosts' bars only.
+
+Plotly renders a subset of HTML in labels, hover text and annotations (<a>,
+<b>, <br>…), so every name that comes from people (host, guest, rule) goes
+through ``_text`` (html.escape) before it reaches a figure.
 """
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
 from django.utils import timezone
@@ -19,9 +26,8 @@ from django.utils import timezone
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Migration, MigrationRule
 from automigrate.services.series import Series
-from dashboard.queries import HostRow
-
-GIB = 1024**3
+from automigrate.units import GIB
+from dashboard.queries import HostRow, Watchers, strictest
 
 COLOR_OK = "#3f6fa8"
 COLOR_HOT = "#c8372d"
@@ -35,6 +41,11 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "s
 # hovering still tells which host a bar is.
 MAX_TICK_LABELS = 40
 MAX_RULE_BARS = 300
+
+
+def _text(name: str) -> str:
+    """A name as Plotly text: escaped, so '<b>x</b>' shows as typed instead of bold."""
+    return html.escape(str(name))
 
 
 def _time(value: datetime) -> str:
@@ -77,7 +88,7 @@ def _threshold_line(value: float, label: str, yref: str = "y", side: str = "righ
 
 def _rule_label(rule: MigrationRule) -> str:
     sign = ">" if rule.metric == CPU else "<"
-    return f"{rule.name} {sign} {rule.threshold_display}"
+    return _text(f"{rule.name} {sign} {rule.threshold_display}")
 
 
 def _thresholds(
@@ -97,8 +108,54 @@ def _thresholds(
     return shapes, annotations
 
 
-def hosts_bar(rows: list[HostRow], metric: str, rules: list[MigrationRule]) -> dict:
-    """Every host's current value as a bar, hottest first, hot bars red, thresholds as lines."""
+def _covers_every_host(watching: Watchers, rows: list[HostRow]) -> list[MigrationRule]:
+    """Rules that watch every host on the chart: no source hosts, or a list naming them all."""
+    host_ids = {row.id for row in rows}
+    listed: dict[int, set[int]] = {}
+    for host_id, rules in watching.by_host.items():
+        for rule in rules:
+            listed.setdefault(rule.pk, set()).add(host_id)
+    return [rule for rule in watching.rules if rule.pk not in listed or host_ids <= listed[rule.pk]]
+
+
+def _row_threshold_markers(
+    ordered: list[HostRow], metric: str, everywhere: list[MigrationRule], watching: Watchers, scale: float
+) -> list[dict]:
+    """A short red tick on each bar whose host has its own threshold, from rules watching only some hosts.
+
+    Drawn where the host's strictest threshold differs from the strictest full-width line, so
+    the tick marks exactly the level at which that bar turns red.
+    """
+    shared = strictest(everywhere, metric)
+    full_width = {rule.pk for rule in everywhere}
+    names, levels, labels = [], [], []
+    for row in ordered:
+        own = row.cpu_threshold if metric == CPU else row.mem_threshold
+        if own is None or own == shared:
+            continue
+        partial = [rule for rule in watching.for_host(row.id) if rule.metric == metric and rule.pk not in full_width]
+        if not partial:
+            continue
+        names.append(_text(row.name))
+        levels.append(round(own / scale, 2))
+        labels.append(", ".join(_rule_label(rule) for rule in partial))
+    if not names:
+        return []
+    return [{
+        "type": "scatter", "mode": "markers", "name": "host threshold",
+        "x": names, "y": levels, "text": labels,
+        "marker": {"symbol": "line-ew", "size": 16, "line": {"width": 2.5, "color": COLOR_THRESHOLD}},
+        "hovertemplate": "%{x}<br>threshold %{text}<extra></extra>",
+    }]
+
+
+def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
+    """Every host's current value as a bar, hottest first, thresholds as lines and ticks.
+
+    A bar is red when its host crosses a rule that watches it (HostRow.cpu_hot / mem_hot).
+    Rules watching every host are dashed lines across the chart; rules watching only some
+    hosts are ticks on those hosts' bars, so no line suggests a threshold a host is not held to.
+    """
     with_data = [row for row in rows if (row.cpu if metric == CPU else row.mem) is not None]
     if metric == CPU:
         ordered = sorted(with_data, key=lambda row: -row.cpu)
@@ -112,18 +169,21 @@ def hosts_bar(rows: list[HostRow], metric: str, rules: list[MigrationRule]) -> d
         hot = [row.mem_hot for row in ordered]
         yaxis = {"title": {"text": "available GiB"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
         hover = "%{x}<br>mem.available %{y:.1f} GiB<extra></extra>"
+    everywhere = _covers_every_host(watching, rows)
     # Hottest first: CPU bars fall to the right, memory bars (lowest first) rise to the right.
-    shapes, annotations = _thresholds(rules, metric, side="right" if metric == CPU else "left")
+    shapes, annotations = _thresholds(everywhere, metric, side="right" if metric == CPU else "left")
+    markers = _row_threshold_markers(ordered, metric, everywhere, watching, GIB if metric == MEM else 1)
     return {
         "data": [
             {
                 "type": "bar",
                 "name": metric,
-                "x": [row.name for row in ordered],
+                "x": [_text(row.name) for row in ordered],
                 "y": values,
                 "marker": {"color": [COLOR_HOT if is_hot else COLOR_OK for is_hot in hot]},
                 "hovertemplate": hover,
-            }
+            },
+            *markers,
         ],
         "layout": _base_layout(
             height=250,
@@ -149,10 +209,10 @@ def _migration_markers(host_id: int, migrations: list[Migration], y: float, yaxi
             continue
         if migration.target_id == host_id:
             arrived["x"].append(_time(when))
-            arrived["text"].append(f"{migration.guest.name} arrived from {migration.source.name}")
+            arrived["text"].append(f"{_text(migration.guest.name)} arrived from {_text(migration.source.name)}")
         else:
             left["x"].append(_time(when))
-            left["text"].append(f"{migration.guest.name} left for {migration.target.name}")
+            left["text"].append(f"{_text(migration.guest.name)} left for {_text(migration.target.name)}")
     traces = []
     for name, points, symbol, color in (
         ("guest arrived", arrived, "triangle-up", COLOR_ARRIVED),
@@ -215,19 +275,22 @@ def host_timeseries(
     }
 
 
-def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float]]) -> dict:
-    """Watched hosts' means over the rule's own window against its threshold, nearest to firing first."""
+def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) -> dict:
+    """Watched hosts' means over the rule's own window against its threshold, nearest to firing first.
+
+    ``means`` holds (host name, mean, whether the rule fires on it), the last as the engine decides.
+    """
     is_cpu = rule.metric == CPU
     ordered = sorted(means, key=lambda item: -item[1] if is_cpu else item[1])[:MAX_RULE_BARS]
     scale = 1 if is_cpu else GIB
-    values = [round(value / scale, 2) for _, value in ordered]
-    hot = [value > rule.threshold if is_cpu else value < rule.threshold for _, value in ordered]
+    values = [round(value / scale, 2) for _, value, _ in ordered]
+    hot = [fires for _, _, fires in ordered]
     shape, note = _threshold_line(rule.threshold / scale, _rule_label(rule), side="right" if is_cpu else "left")
     unit = "%" if is_cpu else " GiB"
     return {
         "data": [{
             "type": "bar", "name": f"mean over {rule.period_display}",
-            "x": [name for name, _ in ordered], "y": values,
+            "x": [_text(name) for name, _, _ in ordered], "y": values,
             "marker": {"color": [COLOR_HOT if is_hot else COLOR_OK for is_hot in hot]},
             "hovertemplate": "%{x}<br>%{y:.1f}" + unit + f" (mean over {rule.period_display})<extra></extra>",
         }],

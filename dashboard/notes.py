@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-GIB = 1024**3
+from automigrate.units import format_gib
 
 _NOT_FOUND = re.compile(r"not found target for guest (?P<guest>.+?): \[(?P<entries>.*)\]\s*$", re.DOTALL)
 # Entries are separated by ", " but one kind of entry ("gave up after N targets, M not tried") has
@@ -53,7 +53,7 @@ class FindResultFail:
 
 
 def _fmt(value: float, is_bytes: bool) -> str:
-    return f"{value / GIB:.2f} GiB" if is_bytes else f"{value:.2f}%"
+    return format_gib(value, 2) if is_bytes else f"{value:.2f}%"
 
 
 def parse_entry(text: str) -> TargetRow:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from automigrate.api.filters import EventFilter, MigrationFilter
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Event, Host, Migration, MigrationRule
-from automigrate.services import series
+from automigrate.services import metrics, series, status
 from dashboard import charts, queries
 
 HOSTS_PER_PAGE = 50
@@ -27,12 +27,21 @@ def _page(items, number, per_page):
     return Paginator(items, per_page).get_page(number)
 
 
+def _lock_and_states(rules) -> tuple[dict, dict[int, str]]:
+    """The lock and each rule's state from one read of the lock (status.rule_states would read it again)."""
+    now = timezone.now()
+    lock = status.lock_status(now)
+    # status._state is the one definition of a rule's state; it is given the lock read above.
+    states = {rule.pk: status._state(rule, lock["rule_id"], lock["held"], now) for rule in rules}
+    return lock, states
+
+
 def overview(params) -> dict:
     rows, watching = queries.host_rows()
     search = params.get("q", "").strip()
     table, sort = queries.sort_rows(queries.search_rows(rows, search), params.get("sort", queries.DEFAULT_SORT))
-    inflight = queries.in_flight_migrations()
     now = timezone.now()
+    inflight = queries.in_flight_migrations()
     return {
         "summary": {
             "hosts": len(rows),
@@ -40,7 +49,7 @@ def overview(params) -> dict:
             "cpu_hot": sum(row.cpu_hot for row in rows),
             "mem_hot": sum(row.mem_hot for row in rows),
             "no_data": sum(row.no_data for row in rows),
-            "in_flight": len(inflight),
+            "in_flight": queries.in_flight_count(),
             "rules": len(watching.rules),
         },
         "hosts_page": _page(table, params.get("page"), HOSTS_PER_PAGE),
@@ -48,11 +57,11 @@ def overview(params) -> dict:
         "sort": sort,
         "inflight": [(m, queries.estimated_progress(m, now)) for m in inflight],
         "events": queries.latest_events(),
-        "lock": queries.lock_info(now),
+        "lock": status.lock_status(now),
         "window_seconds": series.current_window_seconds(),
         "figures": {
-            "chart-cpu": charts.hosts_bar(rows, CPU, watching.rules),
-            "chart-mem": charts.hosts_bar(rows, MEM, watching.rules),
+            "chart-cpu": charts.hosts_bar(rows, CPU, watching),
+            "chart-mem": charts.hosts_bar(rows, MEM, watching),
         },
     }
 
@@ -65,8 +74,9 @@ def host_detail(host: Host, range_key: str) -> dict:
     cpu = series.host_series(host.pk, CPU, start, end)
     mem = series.host_series(host.pk, MEM, start, end)
     migrations = queries.host_migrations(host, start, end)
-    current = series.host_window_means(host_ids=[host.pk]).get(host.pk, {})
-    guests = queries.guest_rows(host)
+    current = metrics.host_means(series.current_window_seconds(), end).get(host.pk, {})
+    guests = queries.guest_rows(host, end)
+    cpu_threshold, mem_threshold = queries.strictest(rules, CPU), queries.strictest(rules, MEM)
     return {
         "host": host,
         "range_key": range_key,
@@ -74,8 +84,10 @@ def host_detail(host: Host, range_key: str) -> dict:
         "rules": rules,
         "cpu_now": current.get(CPU),
         "mem_now": current.get(MEM),
-        "cpu_threshold": queries.strictest(rules, CPU),
-        "mem_threshold": queries.strictest(rules, MEM),
+        "cpu_threshold": cpu_threshold,
+        "mem_threshold": mem_threshold,
+        "cpu_hot": queries.host_fires(current.get(CPU), CPU, cpu_threshold, host.cpu_count),
+        "mem_hot": queries.host_fires(current.get(MEM), MEM, mem_threshold, host.cpu_count),
         "guests": guests,
         "cpu_score_total": sum(row.score or 0 for row in guests),
         "bucket_seconds": cpu.bucket_seconds,
@@ -92,10 +104,10 @@ def rule_list(params) -> dict:
             target_count=Count("target_hosts", distinct=True),
         ).order_by("name")
     )
-    states = queries.rule_states(rules)
+    lock, states = _lock_and_states(rules)
     for rule in rules:
-        rule.state = states.get(rule.pk, "idle")
-    return {"rules_page": _page(rules, params.get("page"), RULES_PER_PAGE), "lock": queries.lock_info()}
+        rule.state = states[rule.pk]
+    return {"rules_page": _page(rules, params.get("page"), RULES_PER_PAGE), "lock": lock}
 
 
 def rule_detail(rule: MigrationRule) -> dict:
@@ -105,16 +117,21 @@ def rule_detail(rule: MigrationRule) -> dict:
     target_hosts = list(rule.target_hosts.order_by("name").values_list("id", "name"))
     source_guests = list(rule.source_guests.order_by("name").values_list("name", flat=True))
     # The rule's own view of its hosts: the mean over its period, as the evaluator compares it.
-    watched_ids = [host_id for host_id, _ in source_hosts] or None
-    means = series.host_window_means(window_seconds=rule.period_seconds, host_ids=watched_ids)
-    names = dict(source_hosts) if source_hosts else dict(
-        Host.objects.filter(pk__in=list(means)).values_list("id", "name")
-    )
-    bars = [(names[host_id], values[rule.metric]) for host_id, values in means.items()
-            if rule.metric in values and host_id in names]
+    means = metrics.host_means(rule.period_seconds, timezone.now())
+    watched = Host.objects.filter(pk__in=list(means))
+    if source_hosts:
+        watched = watched.filter(pk__in=[host_id for host_id, _ in source_hosts])
+    # (name, mean, fires) per watched host with a value, fires by the engine's own trigger.
+    bars = [
+        (name, means[host_id][rule.metric],
+         queries.host_fires(means[host_id][rule.metric], rule.metric, rule.threshold, cpu_count))
+        for host_id, name, cpu_count in watched.values_list("id", "name", "cpu_count")
+        if rule.metric in means[host_id]
+    ]
+    lock, states = _lock_and_states([rule])
     return {
         "rule": rule,
-        "state": queries.rule_states([rule]).get(rule.pk, "idle"),
+        "state": states[rule.pk],
         "source_hosts": source_hosts[:NAMES_SHOWN],
         "source_hosts_count": len(source_hosts),
         "target_hosts": target_hosts[:NAMES_SHOWN],
@@ -122,12 +139,10 @@ def rule_detail(rule: MigrationRule) -> dict:
         "source_guests": source_guests[:NAMES_SHOWN],
         "source_guests_count": len(source_guests),
         "watched_count": len(bars),
-        "firing_count": sum(
-            (value > rule.threshold) if rule.metric == CPU else (value < rule.threshold) for _, value in bars
-        ),
+        "firing_count": sum(fires for _, _, fires in bars),
         "events": queries.latest_events(RULE_EVENTS, rule_ref=rule.pk),
         "pending": queries.pending_recommendations(rule),
-        "lock": queries.lock_info(),
+        "lock": lock,
         "figures": {"chart-rule": charts.rule_hosts_bar(rule, bars)},
     }
 

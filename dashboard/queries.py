@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from automigrate.engine import lifecycle
 from automigrate.engine.model import CPU, MEM
+from automigrate.engine.scoring import fires
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule
-from automigrate.services import series, status
+from automigrate.services import metrics, series
 
 LATEST_EVENTS = 12
 MAX_IN_FLIGHT_SHOWN = 50
@@ -56,6 +57,14 @@ def watchers() -> Watchers:
     return Watchers(rules=rules, everywhere=everywhere, by_host=by_host)
 
 
+def host_fires(value: float | None, metric: str, threshold: float | None, cpu_count: int) -> bool:
+    """The engine's trigger for one host against one threshold, as services.snapshot applies it.
+
+    No value or no threshold never fires, and the engine skips hosts without a positive core count.
+    """
+    return value is not None and threshold is not None and cpu_count > 0 and fires(value, metric, threshold)
+
+
 def strictest(rules: list[MigrationRule], metric: str) -> float | None:
     """The threshold a host crosses first: the lowest CPU one, the highest memory one."""
     values = [rule.threshold for rule in rules if rule.metric == metric]
@@ -84,11 +93,11 @@ class HostRow:
 
     @property
     def cpu_hot(self) -> bool:
-        return self.cpu is not None and self.cpu_threshold is not None and self.cpu > self.cpu_threshold
+        return host_fires(self.cpu, CPU, self.cpu_threshold, self.cpu_count)
 
     @property
     def mem_hot(self) -> bool:
-        return self.mem is not None and self.mem_threshold is not None and self.mem < self.mem_threshold
+        return host_fires(self.mem, MEM, self.mem_threshold, self.cpu_count)
 
     @property
     def hot(self) -> bool:
@@ -110,7 +119,8 @@ def host_rows(now: datetime | None = None) -> tuple[list[HostRow], Watchers]:
     hosts = Host.objects.annotate(guest_count=Count("guests")).values(
         "id", "name", "cpu_count", "mem_total", "status", "enabled", "guest_count"
     )
-    means = series.host_window_means(now=now)
+    now = now or timezone.now()
+    means = metrics.host_means(series.current_window_seconds(), now)
     watching = watchers()
     rows = []
     for host in hosts:
@@ -130,23 +140,31 @@ def host_rows(now: datetime | None = None) -> tuple[list[HostRow], Watchers]:
 
 
 SORT_KEYS = {
-    # Missing values sort last in both directions: a host without data is not "coolest".
     "name": lambda row: row.name,
-    "cpu": lambda row: row.cpu if row.cpu is not None else float("-inf"),
-    "mem": lambda row: row.mem if row.mem is not None else float("inf"),
+    "cpu": lambda row: row.cpu,
+    "mem": lambda row: row.mem,
     "guests": lambda row: row.guest_count,
     "status": lambda row: row.status,
+    # Hot hosts first, then the busiest; a host without CPU data is no hotter than an idle one.
     "hot": lambda row: (row.hot, row.cpu if row.cpu is not None else float("-inf")),
 }
 DEFAULT_SORT = "-hot"
 
 
 def sort_rows(rows: list[HostRow], sort: str) -> tuple[list[HostRow], str]:
-    """Sort host rows by ``name``, ``cpu``…; a leading ``-`` means descending. Unknown keys fall back."""
+    """Sort host rows by ``name``, ``cpu``…; a leading ``-`` means descending. Unknown keys fall back.
+
+    Missing values sort last in both directions: a host without data is neither the
+    coolest nor the hottest. Ties (and the missing) keep name order.
+    """
     key = sort.lstrip("-")
     if key not in SORT_KEYS:
         sort, key = DEFAULT_SORT, DEFAULT_SORT.lstrip("-")
-    return sorted(rows, key=SORT_KEYS[key], reverse=sort.startswith("-")), sort
+    value = SORT_KEYS[key]
+    by_name = sorted(rows, key=lambda row: row.name)
+    present = [row for row in by_name if value(row) is not None]
+    missing = [row for row in by_name if value(row) is None]
+    return sorted(present, key=value, reverse=sort.startswith("-")) + missing, sort
 
 
 def search_rows(rows: list[HostRow], text: str) -> list[HostRow]:
@@ -167,10 +185,10 @@ class GuestRow:
         return self.guest.vmem_size / 1024
 
 
-def guest_rows(host: Host) -> list[GuestRow]:
+def guest_rows(host: Host, now: datetime | None = None) -> list[GuestRow]:
     """A host's guests with their CPU score on it (usage × vCPUs / host cores), busiest first: two queries."""
     guests = list(host.guests.all())
-    means = series.guest_window_means([guest.pk for guest in guests])
+    means = metrics.guest_means(series.current_window_seconds(), now or timezone.now(), [guest.pk for guest in guests])
     rows = []
     for guest in guests:
         cpu = means.get(guest.pk)
@@ -198,24 +216,27 @@ def host_migrations(host: Host, start: datetime, end: datetime, limit: int = 500
 # --- Migrations, events, the lock -----------------------------------------
 
 
-def in_flight_migrations() -> list[Migration]:
+def in_flight_migrations(limit: int = MAX_IN_FLIGHT_SHOWN) -> list[Migration]:
+    """The oldest ``limit`` pending or migrating migrations, for the table (see in_flight_count)."""
     return list(
         Migration.objects.filter(state__in=Migration.ACTIVE_STATES)
         .select_related("guest", "source", "target", "rule")
-        .order_by("requested_at")[:MAX_IN_FLIGHT_SHOWN]
+        .order_by("requested_at")[:limit]
     )
 
 
+def in_flight_count() -> int:
+    """How many migrations are pending or migrating: a COUNT, not capped like the table."""
+    return Migration.objects.filter(state__in=Migration.ACTIVE_STATES).count()
+
+
 def estimated_progress(migration: Migration, now: datetime | None = None) -> float | None:
-    """Fraction done, 0–1, if the driver does not report one.
+    """Fraction done, 0–1, estimated: drivers do not report progress.
 
     Live migration time is dominated by copying memory, so elapsed time over
     the expected copy time is an honest estimate; it stops at 99 % because
     only the driver knows when the switch-over happened.
     """
-    reported = getattr(migration, "progress", None)
-    if reported is not None:
-        return max(0.0, min(1.0, float(reported)))
     if migration.started_at is None:
         return 0.0
     now = now or timezone.now()
@@ -231,29 +252,38 @@ def latest_events(limit: int = LATEST_EVENTS, *conditions: Q, **filters) -> list
     )
 
 
-def lock_info(now: datetime | None = None) -> dict:
-    """Who holds the global migration lock (see automigrate.services.status.lock_status)."""
-    return status.lock_status(now)
+# --- Recommendations ---------------------------------------------------------
+
+# A rule's events after a recommendation that make it stale: the rule looked again and
+# found nothing to do, could not place a guest, or moved guests itself.
+SUPERSEDING_ACTIONS = (
+    Event.Action.NOT_TRIGGERED,
+    Event.Action.FIND_RESULT_FAIL,
+    Event.Action.MIGRATING,
+    Event.Action.APPROVE,
+)
 
 
-# --- Rule state -------------------------------------------------------------
+def pending_recommendations(rule: MigrationRule) -> list[Event]:
+    """The rule's current recommendation, if it still stands: zero or one event.
 
-
-def rule_states(rules: list[MigrationRule]) -> dict[int, str]:
-    """idle, firing, migrating, waiting_for_lock, settling or disabled, per rule pk: one query."""
-    return status.rule_states(rules)
-
-
-def pending_recommendations(rule: MigrationRule, limit: int = 50) -> list[Event]:
-    """`recommend` events of ``rule`` that no `approve` event points at yet, newest first.
-
-    The same test approve_recommendation applies before executing one.
+    Only the latest ``recommend`` event counts, and only while nothing superseded
+    it: no later event of the rule that re-decided (see SUPERSEDING_ACTIONS; a later
+    approve means it or an older one was executed), and no batch of the rule finished
+    after it. Older recommendations are history, not buttons: approving them would
+    only say "out of date". Two queries.
     """
-    approved = Event.objects.filter(
-        rule_ref=rule.pk, action=Event.Action.APPROVE, notes__has_key="recommendation"
-    ).values_list("notes__recommendation", flat=True)
-    return list(
+    latest = (
         Event.objects.filter(rule_ref=rule.pk, action=Event.Action.RECOMMEND)
-        .exclude(pk__in=[pk for pk in approved if pk is not None])
-        .select_related("guest", "source_host", "target_host")[:limit]
+        .select_related("guest", "source_host", "target_host")
+        .order_by("-time", "-id")
+        .first()
     )
+    if latest is None:
+        return []
+    if rule.last_batch_finished_at is not None and rule.last_batch_finished_at >= latest.time:
+        return []
+    superseded = Event.objects.filter(rule_ref=rule.pk, action__in=SUPERSEDING_ACTIONS).filter(
+        Q(time__gt=latest.time) | Q(time=latest.time, id__gt=latest.pk)
+    )
+    return [] if superseded.exists() else [latest]

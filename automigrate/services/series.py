@@ -9,13 +9,17 @@ Buckets are aligned on the epoch (``floor(epoch / bucket)``), not on the
 start of the range, so a chart refreshed every few seconds keeps the same
 points instead of shimmering as the window slides.
 
+"Current" values are not computed here: they are window means, and those have
+one definition, automigrate.services.metrics (the configured metric source),
+the same numbers the evaluator compares. ``host_window_means`` only picks the
+dashboard's short window for them.
+
 Used by the dashboard and the API.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,8 +29,8 @@ from django.db.models import Avg, FloatField, Func, Value
 from django.db.models.functions import Floor
 from django.utils import timezone
 
-from automigrate.engine.model import CPU, MEM
-from automigrate.models import GuestSample, HostSample
+from automigrate.models import HostSample
+from automigrate.services import metrics
 
 MAX_POINTS = 2000
 
@@ -111,24 +115,6 @@ def host_series(
     return series
 
 
-def hosts_series(
-    host_ids: Iterable[int], metric: str, start: datetime, end: datetime, max_points: int = MAX_POINTS
-) -> dict[int, Series]:
-    """Several hosts' metric in one query, each at most ``max_points`` bucket means."""
-    bucket = bucket_seconds_for((end - start).total_seconds(), max_points)
-    rows = _bucketed(
-        HostSample.objects.filter(host_id__in=list(host_ids), metric=metric, time__gte=start, time__lte=end),
-        bucket,
-        group_by=("host_id",),
-    )
-    out: dict[int, Series] = defaultdict(lambda: Series(bucket_seconds=bucket))
-    for row in rows:
-        series = out[row["host_id"]]
-        series.times.append(_to_time(row["bucket"], bucket))
-        series.values.append(row["mean"])
-    return dict(out)
-
-
 def current_window_seconds() -> int:
     """How far back "now" looks: a few sample intervals, at least a minute.
 
@@ -143,31 +129,13 @@ def host_window_means(
     host_ids: Iterable[int] | None = None,
     now: datetime | None = None,
 ) -> dict[int, dict[str, float]]:
-    """Mean cpu.usage_active and mem.available per host over the last window, in one query.
+    """Mean cpu.usage_active and mem.available per host over the last window (default: the current one).
 
-    Hosts without samples in the window are absent: they have no current value.
+    The means are services.metrics.host_means, as the evaluator sees them (samples in
+    ``(now - window, now]``), one query; hosts without samples in the window are absent.
     """
-    now = now or timezone.now()
-    since = now - timedelta(seconds=window_seconds or current_window_seconds())
-    samples = HostSample.objects.filter(metric__in=(CPU, MEM), time__gte=since, time__lte=now)
-    if host_ids is not None:
-        samples = samples.filter(host_id__in=list(host_ids))
-    means: dict[int, dict[str, float]] = defaultdict(dict)
-    for row in samples.values("host_id", "metric").annotate(mean=Avg("value")).order_by():
-        means[row["host_id"]][row["metric"]] = row["mean"]
-    return dict(means)
-
-
-def guest_window_means(
-    guest_ids: Iterable[int], window_seconds: int | None = None, now: datetime | None = None
-) -> dict[int, float]:
-    """Mean guest cpu.usage_active (% of its own vCPUs) per guest over the last window."""
-    now = now or timezone.now()
-    since = now - timedelta(seconds=window_seconds or current_window_seconds())
-    rows = (
-        GuestSample.objects.filter(guest_id__in=list(guest_ids), time__gte=since, time__lte=now)
-        .values("guest_id")
-        .annotate(mean=Avg("cpu"))
-        .order_by()
-    )
-    return {row["guest_id"]: row["mean"] for row in rows}
+    means = metrics.host_means(window_seconds or current_window_seconds(), now or timezone.now())
+    if host_ids is None:
+        return means
+    wanted = set(host_ids)
+    return {host_id: values for host_id, values in means.items() if host_id in wanted}

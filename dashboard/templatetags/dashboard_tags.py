@@ -4,11 +4,11 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from automigrate.models import MigrationRule
+from automigrate.units import format_gib
 from dashboard import notes as event_notes
 
 register = template.Library()
-
-GIB = 1024**3
 
 
 @register.inclusion_tag("dashboard/_notes.html")
@@ -42,7 +42,7 @@ def gib(num_bytes):
     """Bytes as GiB with one decimal; blank for missing values."""
     if num_bytes is None or num_bytes == "":
         return "—"
-    return f"{float(num_bytes) / GIB:.1f} GiB"
+    return format_gib(float(num_bytes))
 
 
 @register.filter
@@ -83,12 +83,10 @@ def percent_of(fraction):
 
 @register.filter
 def threshold(value, metric):
-    """A threshold in its unit: 60% for CPU, GiB for memory."""
-    if value is None:
+    """A threshold as rules are written: 60% for CPU, 16G for memory (MigrationRule.threshold_display)."""
+    if value is None or value == "":
         return "—"
-    if metric == "mem.available":
-        return gib(value)
-    return f"{float(value):g}%"
+    return MigrationRule(metric=metric, threshold=float(value)).threshold_display
 
 
 @register.filter

@@ -151,3 +151,24 @@ def test_numbers_refresh_in_place_without_a_reload(page, live_server, cluster):
     assert page.evaluate("window.__notReloaded") is True
     assert page.locator("#overview-hosts tr.row-hot").count() == 3
     assert "updated" in page.inner_text("#live-status")
+
+
+def test_overview_draws_partial_rules_per_bar_and_names_as_text(page, live_server, cluster, make_host):
+    from automigrate.services.rules import create_rule
+    from tests.dashboard.conftest import add_samples
+
+    evil_name = "<b>bold</b><a href='https://example.invalid'>x</a>"
+    evil = make_host(evil_name)
+    add_samples([evil], {evil_name: 30.0}, {evil_name: 100.0 * GIB})
+    few = create_rule({"name": "few", "metric": CPU, "threshold": 22.5, "period": "2m"})
+    few.source_hosts.set([cluster.hosts[2], cluster.hosts[3]])
+    log_in(page, live_server)
+
+    assert wait_for_chart(page, "chart-cpu") == 1  # only the rule watching every host is a line
+    assert page.locator("#chart-cpu .trace.bars .point").count() == 6
+    # The partial rule: one tick per watched bar, in the threshold's red.
+    assert page.locator("#chart-cpu .scatterlayer .trace .point").count() == 2
+    ticks = page.locator("#chart-cpu .xtick text").all_text_contents()
+    assert evil_name in ticks  # shown as typed, not as bold text and a link
+    assert page.locator("#chart-cpu .xtick a, #chart-cpu .xtick [style*='bold']").count() == 0
+    shot(page, "overview-partial-rule")

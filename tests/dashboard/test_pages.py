@@ -1,11 +1,16 @@
 """Each dashboard page: who may see it, who may press its buttons, and what it shows."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from automigrate.models import Event, Migration, MigrationRule
+from automigrate.engine.model import CPU
+from automigrate.models import Event, HostSample, Migration, MigrationBatch, MigrationRule
+from automigrate.services import lock, series
+from tests.dashboard.conftest import add_samples
 
 pytestmark = pytest.mark.django_db
 
@@ -128,9 +133,9 @@ def test_pending_recommendations_can_be_approved_once(staff_client, cluster):
     rule = cluster.cpu_rule
     MigrationRule.objects.filter(pk=rule.pk).update(mode=MigrationRule.Mode.RECOMMEND)
     staff_client.post(reverse("dashboard:rule-evaluate", args=[rule.pk]))
+    # node-001 at 85 % has guests that fit on the quiet hosts: the engine must recommend a move.
     recommendation = Event.objects.filter(rule_ref=rule.pk, action=Event.Action.RECOMMEND).first()
-    if recommendation is None:
-        pytest.skip("the engine found no move for this cluster")
+    assert recommendation is not None, list(Event.objects.filter(rule_ref=rule.pk).values_list("action", "summary"))
     page = staff_client.get(reverse("dashboard:rule", args=[rule.pk])).content.decode()
     approve_url = reverse("dashboard:rule-approve", args=[rule.pk, recommendation.pk])
     assert approve_url in page
@@ -147,9 +152,10 @@ def test_overview_marks_hot_hosts_and_draws_thresholds(viewer_client, cluster):
     assert rows["node-001"].cpu_hot and not rows["node-001"].mem_hot
     assert rows["node-002"].mem_hot and not rows["node-002"].cpu_hot
     assert not rows["node-003"].hot
-    # Hottest first by default.
-    assert [row.name for row in response.context["hosts_page"]][:2] == ["node-001", "node-002"] or \
-        response.context["hosts_page"][0].name == "node-001"
+    # Hot first by default, busiest CPU first among each: the two hot hosts, then the rest by CPU.
+    assert [row.name for row in response.context["hosts_page"]] == [
+        "node-001", "node-002", "node-005", "node-004", "node-003"
+    ]
     html = response.content.decode()
     assert html.count('class="row-hot"') == 2
     figures = response.context["figures"]
@@ -161,10 +167,24 @@ def test_overview_marks_hot_hosts_and_draws_thresholds(viewer_client, cluster):
     assert cpu_bars["marker"]["color"][0] != cpu_bars["marker"]["color"][1]
 
 
+def lock_tile(html):
+    return html.split('<div class="tile-label">Migration lock</div>')[1].split("</div>\n  </div>")[0]
+
+
 def test_overview_shows_in_flight_migrations_and_the_lock(viewer_client, cluster):
     html = viewer_client.get(reverse("dashboard:overview")).content.decode()
-    assert "vm-2-0" in html  # migrating node-003 → node-005
-    assert "Migration lock" in html and "free" in html
+    inflight = html.split('id="overview-inflight"')[1].split("</section>")[0]
+    assert "vm-2-0" in inflight and "node-003" in inflight and "node-005" in inflight
+    assert "vm-0-0" not in inflight  # its migration succeeded
+    assert '<div class="tile-value tile-text">free</div>' in lock_tile(html)
+
+    batch = MigrationBatch.objects.create(rule=cluster.cpu_rule, rule_name=cluster.cpu_rule.name)
+    Migration.objects.filter(state=Migration.State.MIGRATING).update(batch=batch)
+    assert lock.acquire(batch).won
+    tile = lock_tile(viewer_client.get(reverse("dashboard:overview")).content.decode())
+    assert "free" not in tile
+    assert f'held by <a href="{reverse("dashboard:rule", args=[cluster.cpu_rule.pk])}">test-cpu</a>' in tile
+    assert f"batch #{batch.pk} · 1 migrating, 0 pending" in tile
 
 
 def test_overview_table_searches_sorts_and_pages(viewer_client, cluster, make_host):
@@ -195,11 +215,17 @@ def test_host_page_shows_guest_scores_thresholds_and_moves(viewer_client, cluste
 
 
 def test_host_chart_endpoint_serves_figure_and_fragments(viewer_client, cluster):
+    # A week of samples every 200 s: about 3,000 per metric, more than a chart may carry.
+    add_samples([cluster.hot], {"node-001": 70.0}, {"node-001": 64.0 * GIB},
+                minutes=7 * 24 * 60 - 60, step_seconds=200, now=timezone.now() - timedelta(minutes=31))
+    samples = HostSample.objects.filter(host=cluster.hot, metric=CPU).count()
+    assert samples > series.MAX_POINTS
     response = viewer_client.get(reverse("dashboard:host-chart", args=[cluster.hot.pk]), {"range": "7d"})
     payload = json.loads(response.content)
     assert set(payload["fragments"]) == {"host-now", "host-guests"}
     figure = payload["figures"]["chart-host"]
-    assert len(figure["data"][0]["x"]) <= 2000
+    assert 1000 < len(figure["data"][0]["x"]) <= series.MAX_POINTS
+    assert 1000 < len(figure["data"][1]["x"]) <= series.MAX_POINTS
     assert "vm-0-1" in payload["fragments"]["host-guests"]
 
 
