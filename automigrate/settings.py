@@ -219,7 +219,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUTOMIGRATE = {
     # Where metrics come from and who migrates: the simulator by default.
     "METRIC_SOURCE": os.environ.get("AUTOMIGRATE_METRIC_SOURCE", "simulator"),
-    "DRIVER": os.environ.get("AUTOMIGRATE_DRIVER", "simulator"),
+    # A platform is an inventory and a driver as one (automigrate/platforms/);
+    # AUTOMIGRATE_DRIVER, when set, overrides only the driver.
+    "PLATFORM": os.environ.get("AUTOMIGRATE_PLATFORM", "simulator"),
+    "DRIVER": os.environ.get("AUTOMIGRATE_DRIVER", ""),
+    # Bound on one whole inventory read of the platform, and how often beat syncs it.
+    "INVENTORY_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_INVENTORY_TIMEOUT_SECONDS", 20),
+    "INVENTORY_SYNC_SECONDS": env_number("AUTOMIGRATE_INVENTORY_SYNC_SECONDS", 60),
     # Engine tuning (automigrate.engine.Tuning).
     "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
     # A guest never returns to the host it left within this many minutes.

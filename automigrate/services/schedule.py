@@ -12,6 +12,7 @@ from django.conf import settings
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, PeriodicTask
 
 from automigrate.engine import lifecycle
+from automigrate.platforms import platform_class
 
 EVALUATE_RULE_TASK = "automigrate.tasks.evaluate_rule"
 
@@ -22,6 +23,8 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
+    ("automigrate: inventory sync", "automigrate.tasks.sync_inventory",
+     settings.AUTOMIGRATE["INVENTORY_SYNC_SECONDS"]),
 )
 
 
@@ -96,6 +99,8 @@ def ensure_system_schedules() -> None:
     use_simulator = settings.AUTOMIGRATE["METRIC_SOURCE"] == "simulator"
     for name, task, every in SYSTEM_TASKS:
         enabled = use_simulator or task != "automigrate.tasks.simulator_tick"
+        if task == "automigrate.tasks.sync_inventory":
+            enabled = platform_class().has_inventory
         PeriodicTask.objects.update_or_create(
             name=name, defaults={"task": task, "interval": _interval(every), "enabled": enabled}
         )
