@@ -225,3 +225,37 @@ def test_the_fake_answers_a_node_list_like_proxmox(tmp_path):
                             headers={"Authorization": f"PVEAPIToken={state.token}"}, timeout=5).json()["data"]
     offline = next(r for r in rows if r["node"] == "pve4")
     assert "maxcpu" not in offline and offline["status"] == "offline"
+
+
+@pytest.mark.django_db
+def test_the_proxmox_metric_source_samples_nodes_and_vms(proxmox, settings):
+    from automigrate.services.metrics import host_means, sample_source
+    from automigrate.sources import get_source
+
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "METRIC_SOURCE": "proxmox"}
+    sync_inventory()
+    proxmox.state.nodes["pve1"].cpu, proxmox.state.nodes["pve1"].mem = 0.73, 50 * GiB
+    now = timezone.now()
+    assert sample_source(now) == "6 host and 4 guest samples from proxmox"
+    means = host_means(60, now)
+    pve1 = Host.objects.get(name="pve1")
+    assert means[pve1.pk] == {"cpu.usage_active": pytest.approx(73.0), "mem.available": float(14 * GiB)}
+    web = Guest.objects.get(name="web-1")
+    assert get_source().guest_means(now - timezone.timedelta(seconds=60), now, [web.pk]) == {
+        web.pk: pytest.approx(90.0)
+    }
+    proxmox.state.token = "someone@pve!else=x"
+    assert sample_source(now).startswith("skipped: Proxmox 401")
+
+
+@pytest.mark.django_db
+def test_sampling_is_scheduled_only_for_a_source_that_samples(settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from automigrate.services import schedule
+
+    schedule.ensure_system_schedules()
+    assert not PeriodicTask.objects.get(task="automigrate.tasks.sample_metrics").enabled
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "METRIC_SOURCE": "proxmox"}
+    schedule.ensure_system_schedules()
+    assert PeriodicTask.objects.get(task="automigrate.tasks.sample_metrics").enabled
