@@ -24,4 +24,7 @@ def check_driver_and_metric_source(app_configs=None, **kwargs) -> list[checks.Ch
             resolve()
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=check_id))
+    if not errors:
+        # The platform's own settings (e.g. AUTOMIGRATE_LIBVIRT_HOSTS), checked without network calls.
+        errors += [checks.Error(line, id="automigrate.E004") for line in platforms.get_platform().check()]
     return errors

@@ -54,3 +54,10 @@ def sync_inventory() -> str:
     from automigrate.services import inventory
 
     return str(inventory.sync_inventory())
+
+
+@shared_task(name="automigrate.tasks.libvirt_samples", ignore_result=True)
+def libvirt_samples() -> str:
+    from automigrate.services import libvirt_samples as samples
+
+    return str(samples.collect_samples())

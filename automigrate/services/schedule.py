@@ -25,6 +25,8 @@ SYSTEM_TASKS = (
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
     ("automigrate: inventory sync", "automigrate.tasks.sync_inventory",
      settings.AUTOMIGRATE["INVENTORY_SYNC_SECONDS"]),
+    ("automigrate: libvirt samples", "automigrate.tasks.libvirt_samples",
+     settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
 )
 
 
@@ -101,6 +103,8 @@ def ensure_system_schedules() -> None:
         enabled = use_simulator or task != "automigrate.tasks.simulator_tick"
         if task == "automigrate.tasks.sync_inventory":
             enabled = platform_class().has_inventory
+        if task == "automigrate.tasks.libvirt_samples":
+            enabled = settings.AUTOMIGRATE["METRIC_SOURCE"] == "libvirt"
         PeriodicTask.objects.update_or_create(
             name=name, defaults={"task": task, "interval": _interval(every), "enabled": enabled}
         )

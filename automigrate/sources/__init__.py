@@ -11,6 +11,8 @@ from automigrate.sources.base import MetricSource, WindowMeans
 SOURCES = {
     "simulator": "automigrate.sources.database.DatabaseSource",
     "database": "automigrate.sources.database.DatabaseSource",
+    # Samples collected from libvirt by beat (automigrate.services.libvirt_samples), read like pushed ones.
+    "libvirt": "automigrate.sources.libvirt.LibvirtSource",
 }
 
 
