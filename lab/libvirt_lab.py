@@ -46,10 +46,12 @@ MOUNT_POINTS = {
     "cache": "/var/cache/libvirt", "log": "/var/log/libvirt",
 }
 # (host index, name, memory MiB, kernel command line) of the demo guests `up` defines.
+# lab-h1 runs two warm guests (45 % of a CPU each: the host is at ~45 % of its 2 CPUs) and
+# lab-h2 an idle one, so a rule "cpu above 35 %" fires on lab-h1 and one warm guest fits on lab-h2.
 DEMO_GUESTS = (
-    (0, "lab-hot", 64, "busy=1"),  # spins: uses a whole host CPU, the rule's hot guest
-    (0, "lab-idle-1", 64, "dirty=4"),
-    (1, "lab-idle-2", 64, "dirty=4"),
+    (0, "lab-warm-1", 64, "load=45 dirty=4"),
+    (0, "lab-warm-2", 64, "load=45 dirty=4"),
+    (1, "lab-idle", 64, "dirty=4"),
 )
 
 

@@ -41,7 +41,7 @@ MEANINGS = {
     38: "host unreachable",
     42: "no such guest",
     55: "not possible in the guest's current state",
-    74: "the hosts cannot migrate directly",
+    74: "not supported by this host",
     78: "the migration was aborted",
     86: "authentication failed",
 }

@@ -19,6 +19,7 @@ from automigrate.platforms.base import InventoryGuest, InventoryHost
 NOSTATE, RUNNING, BLOCKED, PAUSED, SHUTDOWN, SHUTOFF, CRASHED, PMSUSPENDED = range(8)
 PAUSED_MIGRATION = 2  # virDomainPausedReason VIR_DOMAIN_PAUSED_MIGRATION
 PAUSED_STARTING_UP = 11  # the incoming side of a migration before its memory arrives
+NO_SUPPORT = 3  # VIR_ERR_NO_SUPPORT
 STATS = 1 | 2 | 4 | 8  # VIR_DOMAIN_STATS_STATE | CPU_TOTAL | BALLOON | VCPU
 
 # libvirt's hypervisor names -> automigrate's host_type (the engine only pairs hosts of one type).
@@ -119,10 +120,22 @@ def read_host(conn, name: str, *, counters: bool = False) -> HostReading:
     )
     reading.guests = [guest_reading(dom, stats) for dom, stats in conn.getAllDomainStats(STATS)]
     if counters:
-        reading.cpu_stats = dict(conn.getCPUStats(-1))
-        reading.memory_stats = dict(conn.getMemoryStats(-1))
+        reading.cpu_stats = _optional(conn.getCPUStats, -1)
+        reading.memory_stats = _optional(conn.getMemoryStats, -1)
     reading.taken_at = time.time()
     return reading
+
+
+def _optional(call, *args) -> dict[str, int] | None:
+    """A host counter, or None where the driver has none (VIR_ERR_NO_SUPPORT): a metric then goes unsampled."""
+    import libvirt
+
+    try:
+        return dict(call(*args))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == NO_SUPPORT:
+            return None
+        raise
 
 
 def placed_guests(readings: list[HostReading]) -> list[InventoryGuest]:

@@ -7,7 +7,8 @@
  *  - between timer ticks it dirties `dirty=` pages of its RAM (KiB/s = dirty * 4 * 100), so
  *    the migration has memory to copy again and again (a hot set that may not converge);
  *  - `fill=1` writes all of its RAM once at boot (a realistic resident size);
- *  - `busy=1` never halts: it spins dirtying memory and uses a whole host CPU (a hot guest).
+ *  - `load=P` (0-100) spins, dirtying memory, through P of every 100 timer ticks and halts
+ *    through the others: it uses P % of one host CPU (a warm or hot guest); `busy=1` is load=100.
  * Otherwise it halts between ticks and costs almost no host CPU, which matters on a shared
  * two-core machine running TCG. Options come from the kernel command line (<cmdline>).
  */
@@ -78,20 +79,22 @@ void kmain(u32 magic, struct multiboot_info *mb) {
     serial_init();
     const char *cmdline = (magic == 0x2BADB002 && (mb->flags & 4)) ? (const char *)mb->cmdline : "";
     u32 mem_kib = (magic == 0x2BADB002 && (mb->flags & 1)) ? mb->mem_upper : 16 * 1024;
-    u32 dirty = option(cmdline, "dirty", 0), busy = option(cmdline, "busy", 0);
+    u32 dirty = option(cmdline, "dirty", 0);
+    u32 load = option(cmdline, "busy", 0) ? 100 : option(cmdline, "load", 0);
     const u32 hz = 100, start = 4u << 20;  /* our own code and stack live below 4 MiB */
     u32 end = 1024u * 1024u + mem_kib * 1024u;
     u32 pages = end > start ? (end - start) >> 12 : 0;
     puts("automigrate lab guest: "); putu(mem_kib / 1024); puts(" MiB, dirty="); putu(dirty);
-    puts(" busy="); putu(busy); puts("\n");
+    puts(" load="); putu(load); puts("\n");
     if (option(cmdline, "fill", 0))
         for (u32 a = start; a < end; a += 4) *(volatile u32 *)a = a;
     timer_init(hz);
     u32 next_page = 0, seen = 0, seconds = 0;
     for (;;) {
-        if (!busy) __asm__ volatile("hlt");
+        u32 spinning = ticks % 100 < load;
+        if (!spinning) __asm__ volatile("hlt");
         u32 now = ticks;
-        u32 n = busy ? 64 : (now != seen ? dirty : 0);
+        u32 n = spinning ? 64 : (now != seen ? dirty : 0);
         for (u32 i = 0; i < n && pages; i++) {
             *(volatile u32 *)(start + (next_page << 12)) = now + i;
             next_page = (next_page + 1) % pages;
