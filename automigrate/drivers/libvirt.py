@@ -2,9 +2,9 @@
 
 - start: ``migrateToURI3(dest, params, LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE
   [| AUTO_CONVERGE] [| TLS] [| NON_SHARED_DISK])`` blocks until the migration ends, so it
-  runs in a background thread; ``start`` waits a moment (LIBVIRT_START_CONFIRM_SECONDS) to
-  see either the job appear on the source or an immediate refusal (destination
-  unreachable, same host…), which it raises as one readable line.
+  runs in a background thread; ``start`` waits (at most LIBVIRT_START_CONFIRM_SECONDS) until
+  memory is flowing or the call has failed in set-up (destination unreachable, same host,
+  the destination cannot listen…), which it raises as one readable line.
 - poll (from any worker, any process): the outcome is where the guest runs — running on
   the target means done; on the source with a migration job means still copying (its
   ``jobStats`` give the progress); on the source with no job means it ended without moving.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from automigrate.bounded import call_bounded
@@ -62,7 +63,7 @@ def migration_flags() -> int:
     return flags
 
 
-def migration_params(guest_name: str) -> dict:
+def migration_params() -> dict:
     libvirt = binding()
     params: dict = {}
     address = (conf("MIGRATION_HOST") or "").strip()
@@ -76,26 +77,45 @@ def migration_params(guest_name: str) -> dict:
     return params
 
 
-def _uuid(migration: Migration) -> str:
-    if migration.driver_ref.startswith(REF_PREFIX):
-        return migration.driver_ref[len(REF_PREFIX):]
-    return migration.guest.external_id
+@dataclass(frozen=True)
+class _Job:
+    """What the libvirt calls need of a Migration, read in the caller's thread.
+
+    The bounded calls run in threads of their own: they must not touch the ORM (a
+    thread's own connection would not see the caller's transaction).
+    """
+
+    pk: int
+    guest: str
+    uuid: str  # the domain's UUID: from driver_ref once started, else the guest's external_id
+    source: str
+    target: str
+    source_uri: str
+    target_uri: str
+    started_at: datetime | None
 
 
-def _lookup(conn, migration: Migration, uuid: str | None = None):
-    uuid = uuid if uuid is not None else _uuid(migration)
-    return conn.lookupByUUIDString(uuid) if uuid else conn.lookupByName(migration.guest.name)
+def _job(migration: Migration) -> _Job:
+    try:
+        source_uri = config.host_uri(migration.source.name)
+        target_uri = config.host_uri(migration.target.name)
+    except LibvirtConfigError as exc:
+        raise DriverError(str(exc)) from exc
+    ref = migration.driver_ref or ""
+    uuid = ref[len(REF_PREFIX):] if ref.startswith(REF_PREFIX) else migration.guest.external_id
+    return _Job(
+        pk=migration.pk, guest=migration.guest.name, uuid=uuid, source=migration.source.name,
+        target=migration.target.name, source_uri=source_uri, target_uri=target_uri,
+        started_at=migration.started_at,
+    )
+
+
+def _lookup(conn, job: _Job):
+    return conn.lookupByUUIDString(job.uuid) if job.uuid else conn.lookupByName(job.guest)
 
 
 def _bound() -> float:
     return float(conf("CALL_TIMEOUT_SECONDS")) + 2 * float(conf("CONNECT_TIMEOUT_SECONDS"))
-
-
-def _uris(migration: Migration) -> tuple[str, str]:
-    try:
-        return config.host_uri(migration.source.name), config.host_uri(migration.target.name)
-    except LibvirtConfigError as exc:
-        raise DriverError(str(exc)) from exc
 
 
 def _progress(job: dict) -> float | None:
@@ -112,52 +132,46 @@ class LibvirtDriver(MigrationDriver):
 
     def precheck(self, migration: Migration) -> str | None:
         try:
-            return call_bounded(self._precheck, migration, seconds=_bound(), what="libvirt precheck")
+            return call_bounded(self._precheck, _job(migration), seconds=_bound(), what="libvirt precheck")
         except DriverError as exc:
             return str(exc)
         except Exception as exc:
             return error_line(exc, "precheck")
 
-    def _precheck(self, migration: Migration) -> str | None:
+    def _precheck(self, job: _Job) -> str | None:
         libvirt = binding()
-        guest, source, target = migration.guest, migration.source, migration.target
-        source_uri, target_uri = _uris(migration)
         try:
-            with connected(source_uri) as conn:
+            with connected(job.source_uri) as conn:
                 source_uuid, _ = host_identity(conn.getCapabilities())
                 try:
-                    dom = _lookup(conn, migration)
+                    dom = _lookup(conn, job)
                 except libvirt.libvirtError as exc:
-                    return error_line(exc, f"guest {guest.name} is not on {source.name}")
+                    return error_line(exc, f"guest {job.guest} is not on {job.source}")
                 state = dom.state()[0]
                 if state != DOMAIN_RUNNING:
-                    return f"guest {guest.name} is not running on {source.name} (libvirt state {state})"
-                job = dom.jobStats()
-                if job.get("type", JOB_NONE) != JOB_NONE:
-                    return f"guest {guest.name} already has a libvirt job on {source.name} (job type {job['type']})"
-        except libvirt.libvirtError as exc:
-            return error_line(exc, f"source {source.name} unreachable")
+                    return f"guest {job.guest} is not running on {job.source} (libvirt state {state})"
+                stats = dom.jobStats()
+                if stats.get("type", JOB_NONE) != JOB_NONE:
+                    return f"guest {job.guest} already has a libvirt job on {job.source} (job type {stats['type']})"
         except Exception as exc:
-            return error_line(exc, f"source {source.name} unreachable")
+            return error_line(exc, f"source {job.source} unreachable")
         try:
-            with connected(target_uri) as conn:
+            with connected(job.target_uri) as conn:
                 target_uuid, _ = host_identity(conn.getCapabilities())
                 if target_uuid and target_uuid == source_uuid:
-                    return (
-                        f"source {source.name} and target {target.name} are the same host (host UUID {target_uuid})"
-                    )
+                    return f"source {job.source} and target {job.target} are the same host (host UUID {target_uuid})"
                 try:
-                    other = conn.lookupByName(guest.name)
+                    other = conn.lookupByName(job.guest)
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != NO_DOMAIN:
-                        return error_line(exc, f"checking guest names on {target.name}")
+                        return error_line(exc, f"checking guest names on {job.target}")
                 else:
                     return (
-                        f"a guest named {guest.name} already exists on {target.name}"
+                        f"a guest named {job.guest} already exists on {job.target}"
                         f" (UUID {other.UUIDString()}, libvirt state {other.state()[0]})"
                     )
         except Exception as exc:
-            return error_line(exc, f"destination {target.name} unreachable")
+            return error_line(exc, f"destination {job.target} unreachable")
         return None
 
     # --- start --------------------------------------------------------------
@@ -165,56 +179,54 @@ class LibvirtDriver(MigrationDriver):
     def start(self, migration: Migration, now: datetime) -> str:
         seconds = _bound() + float(conf("START_CONFIRM_SECONDS"))
         try:
-            return call_bounded(self._start, migration, seconds=seconds, what="libvirt migration start")
+            return call_bounded(self._start, _job(migration), seconds=seconds, what="libvirt migration start")
         except DriverError:
             raise
         except Exception as exc:
             raise DriverError(error_line(exc, "starting the migration")) from exc
 
-    def _start(self, migration: Migration) -> str:
-        source_uri, target_uri = _uris(migration)
-        with connected(source_uri) as conn:
-            dom = _lookup(conn, migration)
-            uuid = dom.UUIDString()
-            ref = REF_PREFIX + uuid
+    def _start(self, job: _Job) -> str:
+        with connected(job.source_uri) as conn:
+            dom = _lookup(conn, job)
+            ref = REF_PREFIX + dom.UUIDString()
             if dom.jobStats().get("type", JOB_NONE) != JOB_NONE:
                 # A start retried after a crash: the migration (ours, by this guest's job) already runs.
                 return ref
             thread = threading.Thread(
-                target=_migrate, args=(migration.pk, source_uri, target_uri, uuid, migration.guest.name),
-                name=f"libvirt migration #{migration.pk}", daemon=True,
+                target=_migrate, args=(job.pk, job.source_uri, job.target_uri, dom.UUIDString(), job.guest),
+                name=f"libvirt migration #{job.pk}", daemon=True,
             )
-            _outcomes.pop(migration.pk, None)
-            _threads[migration.pk] = thread
+            _outcomes.pop(job.pk, None)
+            _threads[job.pk] = thread
             thread.start()
             deadline = time.monotonic() + float(conf("START_CONFIRM_SECONDS"))
             while time.monotonic() < deadline:
                 if not thread.is_alive():
-                    error = _outcomes.get(migration.pk, "")
+                    error = _outcomes.get(job.pk, "")
                     if error:
                         raise DriverError(error)
                     return ref  # already done (a tiny guest on a fast link)
-                if dom.jobStats().get("type", JOB_NONE) != JOB_NONE:
-                    return ref  # libvirt has the job: from here the source's libvirtd drives it
+                if dom.jobStats().get("memory_total"):
+                    # Memory is flowing: set-up (where refusals happen) is over, the source's libvirtd drives it.
+                    return ref
                 time.sleep(0.05)
-            return ref
+            return ref  # still setting up: poll will tell how it ends
 
     # --- poll ---------------------------------------------------------------
 
     def poll(self, migration: Migration, now: datetime) -> PollResult:
-        return call_bounded(self._poll, migration, now, seconds=_bound(), what="libvirt migration poll")
+        return call_bounded(self._poll, _job(migration), now, seconds=_bound(), what="libvirt migration poll")
 
-    def _poll(self, migration: Migration, now: datetime) -> PollResult:
+    def _poll(self, job: _Job, now: datetime) -> PollResult:
         libvirt = binding()
-        source_uri, target_uri = _uris(migration)
-        source, target = migration.source.name, migration.target.name
+        source, target = job.source, job.target
         on_target = None  # libvirt state of the target's copy; None: not there
         running_on_source = False
         target_error = ""
         try:
-            with connected(target_uri) as conn:
+            with connected(job.target_uri) as conn:
                 try:
-                    on_target = _lookup(conn, migration).state()[0]
+                    on_target = _lookup(conn, job).state()[0]
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != NO_DOMAIN:
                         raise
@@ -223,17 +235,17 @@ class LibvirtDriver(MigrationDriver):
         if on_target == DOMAIN_RUNNING:
             return PollResult(SUCCEEDED, host_name=target, progress=1.0)
         try:
-            with connected(source_uri) as conn:
+            with connected(job.source_uri) as conn:
                 try:
-                    dom = _lookup(conn, migration)
+                    dom = _lookup(conn, job)
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != NO_DOMAIN:
                         raise
                     dom = None
                 if dom is not None:
-                    job = dom.jobStats()
-                    if job.get("type", JOB_NONE) != JOB_NONE:
-                        return PollResult(RUNNING, progress=_progress(job))
+                    stats = dom.jobStats()
+                    if stats.get("type", JOB_NONE) != JOB_NONE:
+                        return PollResult(RUNNING, progress=_progress(stats))
                     running_on_source = dom.state()[0] == DOMAIN_RUNNING
         except Exception as exc:
             raise DriverError(error_line(exc, f"reading {source}")) from exc
@@ -242,15 +254,15 @@ class LibvirtDriver(MigrationDriver):
         if dom is None:
             if on_target == PAUSED:
                 return PollResult(RUNNING, progress=0.99)  # switching over: the target resumes it next
-            return PollResult(FAILED, error=f"guest {migration.guest.name} is on neither {source} nor {target}")
-        thread = _threads.get(migration.pk)
+            return PollResult(FAILED, error=f"guest {job.guest} is on neither {source} nor {target}")
+        thread = _threads.get(job.pk)
         if thread is not None and thread.is_alive():
             return PollResult(RUNNING, progress=0.0)
         grace = float(conf("START_GRACE_SECONDS"))
-        if migration.started_at is not None and (now - migration.started_at).total_seconds() < grace:
+        if job.started_at is not None and (now - job.started_at).total_seconds() < grace:
             return PollResult(RUNNING, progress=0.0)  # the migrate call may not have reached libvirtd yet
         where = "runs" if running_on_source else "is"
-        error = _outcomes.get(migration.pk) or (
+        error = _outcomes.get(job.pk) or (
             f"the migration ended without moving the guest: it still {where} on {source} and libvirt has no job"
         )
         return PollResult(FAILED, error=error, host_name=source)
@@ -259,14 +271,13 @@ class LibvirtDriver(MigrationDriver):
 
     def cancel(self, migration: Migration) -> None:
         seconds = _bound() + ABORT_TRIES * ABORT_PAUSE_SECONDS
-        call_bounded(self._cancel, migration, seconds=seconds, what="libvirt migration abort")
+        call_bounded(self._cancel, _job(migration), seconds=seconds, what="libvirt migration abort")
 
-    def _cancel(self, migration: Migration) -> None:
+    def _cancel(self, job: _Job) -> None:
         libvirt = binding()
-        source_uri, _ = _uris(migration)
-        with connected(source_uri) as conn:
+        with connected(job.source_uri) as conn:
             try:
-                dom = _lookup(conn, migration)
+                dom = _lookup(conn, job)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() == NO_DOMAIN:
                     return  # gone from the source: nothing left to abort
@@ -277,16 +288,16 @@ class LibvirtDriver(MigrationDriver):
                 try:
                     dom.abortJob()
                 except libvirt.libvirtError as exc:
-                    log.info("abortJob of migration #%s: %s", migration.pk, error_line(exc, "abort"))
+                    log.info("abortJob of migration #%s: %s", job.pk, error_line(exc, "abort"))
                 time.sleep(ABORT_PAUSE_SECONDS)
-        raise DriverError(f"the migration job of {migration.guest.name} on {migration.source.name} did not stop")
+        raise DriverError(f"the migration job of {job.guest} on {job.source} did not stop")
 
 
 def _migrate(pk: int, source_uri: str, target_uri: str, uuid: str, name: str) -> None:
     """The blocking migrate call, in its own thread and connection; records how it ended."""
     try:
         with connected(source_uri) as conn:
-            conn.lookupByUUIDString(uuid).migrateToURI3(target_uri, migration_params(name), migration_flags())
+            conn.lookupByUUIDString(uuid).migrateToURI3(target_uri, migration_params(), migration_flags())
         _outcomes[pk] = ""
     except Exception as exc:
         _outcomes[pk] = error_line(exc, "migration")
