@@ -46,11 +46,16 @@ MOUNT_POINTS = {
     "cache": "/var/cache/libvirt", "log": "/var/log/libvirt",
 }
 # (host index, name, memory MiB, kernel command line) of the demo guests `up` defines.
-# lab-h1 runs two warm guests (45 % of a CPU each: the host is at ~45 % of its 2 CPUs) and
-# lab-h2 an idle one, so a rule "cpu above 35 %" fires on lab-h1 and one warm guest fits on lab-h2.
+# lab-h1 runs four guests that each keep 20 % of a CPU busy (the host: ~40 % of its 2 CPUs),
+# lab-h2 one idle guest. The lab rule (automigrate/services/demo.py: cpu above 25 % over 1 min) fires on lab-h1
+# and moves two of them to lab-h2, after which both hosts are at ~20 %: no ping-pong. Four small
+# guests rather than one hot one, so it works whether this machine gives them all they ask or
+# only half (a host is "hot" by what its guests really got).
 DEMO_GUESTS = (
-    (0, "lab-warm-1", 64, "load=45 dirty=4"),
-    (0, "lab-warm-2", 64, "load=45 dirty=4"),
+    (0, "lab-vm-1", 64, "load=20 dirty=4"),
+    (0, "lab-vm-2", 64, "load=20 dirty=4"),
+    (0, "lab-vm-3", 64, "load=20 dirty=4"),
+    (0, "lab-vm-4", 64, "load=20 dirty=4"),
     (1, "lab-idle", 64, "dirty=4"),
 )
 

@@ -26,6 +26,10 @@ class Command(BaseCommand):
             from automigrate.services import demo
 
             self.stdout.write(demo.ensure_demo_cluster())
+        if not options["no_demo"] and os.environ.get("AUTOMIGRATE_LIBVIRT_LAB") == "1":
+            from automigrate.services import demo
+
+            self.stdout.write(demo.ensure_libvirt_lab())
 
     def ensure_admin(self) -> None:
         User = get_user_model()
