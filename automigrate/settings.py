@@ -238,6 +238,8 @@ AUTOMIGRATE = {
     "LIBVIRT_TLS": env_bool("AUTOMIGRATE_LIBVIRT_TLS", False),
     "LIBVIRT_COPY_STORAGE": env_bool("AUTOMIGRATE_LIBVIRT_COPY_STORAGE", False),
     "LIBVIRT_HOST_CPU": os.environ.get("AUTOMIGRATE_LIBVIRT_HOST_CPU", "host"),
+    # When a migrate call returns, send the watcher task at once instead of waiting for beat's next run.
+    "LIBVIRT_NOTIFY_WATCHER": env_bool("AUTOMIGRATE_LIBVIRT_NOTIFY_WATCHER", True),
     # Engine tuning (automigrate.engine.Tuning).
     "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
     # A guest never returns to the host it left within this many minutes.

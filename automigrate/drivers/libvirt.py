@@ -302,3 +302,19 @@ def _migrate(pk: int, source_uri: str, target_uri: str, uuid: str, name: str) ->
     except Exception as exc:
         _outcomes[pk] = error_line(exc, "migration")
         log.info("migration #%s of %s: %s", pk, name, _outcomes[pk])
+    if conf("NOTIFY_WATCHER"):
+        _notify_watcher(pk)
+
+
+def _notify_watcher(pk: int) -> None:
+    """Ask for a watcher run now rather than at beat's next one: the outcome is recorded within a second.
+
+    Only a hint (a Celery message, bounded): if it is lost, beat's periodic watcher records it anyway.
+    """
+    from celery import current_app
+
+    try:
+        call_bounded(current_app.send_task, "automigrate.tasks.watch_migrations", seconds=2,
+                     what="asking the watcher to look")
+    except Exception as exc:
+        log.info("migration #%s ended; the watcher was not told (%s), beat's next run records it", pk, exc)

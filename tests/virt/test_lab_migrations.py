@@ -213,7 +213,7 @@ def test_a_worker_killed_mid_migration_still_gets_its_outcome_recorded(clean_lab
         **os.environ, **lab.env(), "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "automigrate.settings",
         "AUTOMIGRATE_METRIC_SOURCE": "database", "AUTOMIGRATE_VAR_DIR": str(tmp_path),
         # 64 MiB at 8 MiB/s: the migration lasts several seconds after the worker dies.
-        "AUTOMIGRATE_LIBVIRT_BANDWIDTH_MIB_S": "8",
+        "AUTOMIGRATE_LIBVIRT_BANDWIDTH_MIB_S": "8", "AUTOMIGRATE_LIBVIRT_NOTIFY_WATCHER": "0",
     }
     worker = subprocess.Popen([sys.executable, "-c", WORKER, h1.name, h2.name], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -246,3 +246,39 @@ def test_no_host_answering_is_an_error_and_changes_nothing(binding, libvirt_conf
     report = sync_inventory()
     assert report.error.startswith("inventory not read: no libvirt host answered")
     assert Host.objects.get(name="gone").status == Host.Status.ONLINE
+
+
+# --- wiring --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_beat_samples_libvirt_only_with_the_libvirt_source(libvirt_conf):
+    from django_celery_beat.models import PeriodicTask
+
+    from automigrate.services import schedule
+
+    settings = libvirt_conf(hosts=f"t1={TEST_URI}")
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "METRIC_SOURCE": "libvirt"}
+    schedule.ensure_system_schedules()
+    tasks = {t.task: t.enabled for t in PeriodicTask.objects.all()}
+    assert tasks["automigrate.tasks.libvirt_samples"] and tasks["automigrate.tasks.sync_inventory"]
+    assert not tasks["automigrate.tasks.simulator_tick"]
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "METRIC_SOURCE": "database"}
+    schedule.ensure_system_schedules()
+    assert not PeriodicTask.objects.get(task="automigrate.tasks.libvirt_samples").enabled
+
+
+@pytest.mark.django_db
+def test_the_dashboard_shows_the_progress_the_driver_reported(make_host, make_guest):
+    from django.utils import timezone
+
+    from automigrate.models import Migration
+    from dashboard.queries import estimated_progress
+
+    source, target = make_host("s"), make_host("t")
+    guest = make_guest("g", source, vmem_size=64)
+    migration = Migration.objects.create(guest=guest, source=source, target=target, state="migrating",
+                                         started_at=timezone.now())
+    estimate = estimated_progress(migration)
+    migration.progress = 0.42
+    assert estimated_progress(migration) == 0.42 != estimate
