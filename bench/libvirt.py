@@ -20,10 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from benchdb import ROOT, setup_django
+
+# This file is named libvirt.py: with bench/ first on sys.path, `import libvirt` would import it
+# instead of the binding. bench/ is needed only for benchdb, imported above.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/am_libvirt_bench"
 LAB_PORT = 16661
@@ -51,11 +57,10 @@ def configure(lab) -> None:
 
 
 def reset_database() -> None:
-    from automigrate.models import Event, Guest, Host, Migration, MigrationBatch, MigrationLock, MigrationRule
+    """Empty the benchmark's own database (events are append-only for the ORM: TRUNCATE)."""
+    from django.core.management import call_command
 
-    MigrationLock.objects.update(batch=None, holder="", acquired_at=None, lease_expires_at=None)
-    for model in (Event, Migration, MigrationBatch, MigrationRule, Guest, Host):
-        model.objects.all().delete()
+    call_command("flush", interactive=False, verbosity=0)
 
 
 def bench_migrations(lab, runs: int) -> list[tuple[float, float]]:
@@ -85,7 +90,7 @@ def bench_migrations(lab, runs: int) -> list[tuple[float, float]]:
         if migration.state != Migration.State.SUCCEEDED:
             raise SystemExit(f"migration failed: {migration.error}")
         with connected(target.uri) as conn:
-            job = conn.lookupByName("bench-vm").jobStats(2)  # VIR_DOMAIN_JOB_STATS_COMPLETED
+            job = conn.lookupByName("bench-vm").jobStats(1)  # VIR_DOMAIN_JOB_STATS_COMPLETED
         results.append((total, job["time_elapsed"] / 1000))
         print(f"  {source.name} → {target.name}: decision → migrate_success {total:.2f} s,"
               f" libvirt job {job['time_elapsed'] / 1000:.2f} s (downtime {job.get('downtime', 0)} ms)")
@@ -122,8 +127,6 @@ def bench_inventory(lab, guests: int, running: int) -> tuple[float, list[float]]
 def main() -> None:
     args = parse_args()
     setup_django(args.database_url)
-    import sys
-
     sys.path.insert(0, str(ROOT))
     from lab.libvirt_lab import Lab
 
