@@ -71,4 +71,9 @@ class LibvirtPlatform(Platform):
         )
 
     def check(self) -> list[str]:
-        return config.problems()
+        problems = config.problems()
+        try:
+            binding()
+        except LibvirtUnavailable as exc:
+            problems.append(f"AUTOMIGRATE_PLATFORM=libvirt: {exc}")
+        return problems
