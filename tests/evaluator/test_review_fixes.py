@@ -268,7 +268,8 @@ def test_it_reports_an_unknown_driver_or_metric_source_in_the_system_check(setti
 
     assert set(errors) == {"automigrate.E001", "automigrate.E002"}
     assert errors["automigrate.E001"] == (
-        "AUTOMIGRATE_DRIVER='libvirtt' is not a driver: use simulator, or the dotted path of a MigrationDriver class"
+        "AUTOMIGRATE_DRIVER='libvirtt' is not a driver: use simulator, libvirt, or the dotted path of a MigrationDriver"
+        " class"
     )
     assert errors["automigrate.E002"].startswith(
         "AUTOMIGRATE_METRIC_SOURCE='influx' is not a metric source: use simulator, database"
