@@ -126,8 +126,11 @@ class _Inventory:
 
 
 def _inventory() -> _Inventory:
+    # A host without CPUs or memory cannot report (the schema refuses one since 0006, but a
+    # tick must never die on one: every other host would stop reporting with it).
     hosts = list(
-        Host.objects.filter(status=Host.Status.ONLINE).order_by("pk").values_list("pk", "cpu_count", "mem_total")
+        Host.objects.filter(status=Host.Status.ONLINE, cpu_count__gt=0, mem_total__gt=0)
+        .order_by("pk").values_list("pk", "cpu_count", "mem_total")
     )
     reporting = {pk for pk, *_ in hosts}
     guests = [
