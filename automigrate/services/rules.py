@@ -22,7 +22,6 @@ EDITABLE_FIELDS = (
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
 
 
-
 def clean_threshold(metric: str, raw) -> float:
     """CPU: a percent in (0, 100]. Memory: whole bytes in (0, 1P], also written as 8G or 512M."""
     if metric == MEM:

@@ -11,10 +11,8 @@ from django.utils import timezone
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Event, Migration, MigrationLock, MigrationRule
 from automigrate.services.events import record_event
-from automigrate.units import GIB
 from dashboard import queries
 from dashboard.templatetags.dashboard_tags import threshold
-from tests.dashboard.conftest import add_samples
 
 pytestmark = pytest.mark.django_db
 
