@@ -279,6 +279,11 @@ AUTOMIGRATE = {
     "INGEST_HOST_TAGS": env_list("AUTOMIGRATE_INGEST_HOST_TAGS", "host_id,host"),
     "INGEST_GUEST_TAGS": env_list("AUTOMIGRATE_INGEST_GUEST_TAGS", "vm_id"),
     "INGEST_AUTO_REGISTER_HOSTS": env_bool("AUTOMIGRATE_INGEST_AUTO_REGISTER_HOSTS", False),
+    # A sample stamped further ahead of the server's clock than this is refused (400).
+    "INGEST_MAX_FUTURE_SECONDS": env_number("AUTOMIGRATE_INGEST_MAX_FUTURE_SECONDS", 300),
+    # Auto-registration caps: beyond them the whole request is refused and no host created.
+    "INGEST_MAX_NEW_HOSTS_PER_REQUEST": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_REQUEST", 100)),
+    "INGEST_MAX_NEW_HOSTS_PER_HOUR": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_HOUR", 1000)),
 }
 
 LOGGING = {

@@ -148,7 +148,7 @@ def rule_detail(rule: MigrationRule) -> dict:
 
 
 def event_log(params) -> dict:
-    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    queryset = Event.objects.select_related("rule", "guest", "source_host", "target_host").order_by("-time", "-id")
     event_filter = EventFilter(params, queryset=queryset)
     events = event_filter.qs if event_filter.is_valid() else queryset.none()
     return {

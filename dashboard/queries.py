@@ -250,7 +250,8 @@ def estimated_progress(migration: Migration, now: datetime | None = None) -> flo
 
 def latest_events(limit: int = LATEST_EVENTS, *conditions: Q, **filters) -> list[Event]:
     return list(
-        Event.objects.filter(*conditions, **filters).select_related("guest", "source_host", "target_host")[:limit]
+        Event.objects.filter(*conditions, **filters)
+        .select_related("rule", "guest", "source_host", "target_host")[:limit]
     )
 
 

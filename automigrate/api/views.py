@@ -188,7 +188,7 @@ class RuleViewSet(viewsets.ModelViewSet):
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
     """The event log: every decision and migration attempt, newest first. Append-only."""
 
-    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    queryset = Event.objects.select_related("rule", "guest", "source_host", "target_host").order_by("-time", "-id")
     serializer_class = s.EventSerializer
     filterset_class = EventFilter
     search_fields = ["rule_name", "summary"]

@@ -5,9 +5,32 @@ an index range scan on (metric, time), and a host's chart is a range scan on
 (host, metric, time).
 """
 
+from __future__ import annotations
+
 from django.db import models
 
 from automigrate.engine.model import CPU, MEM
+
+
+class HostSampleQuerySet(models.QuerySet):
+    def in_range(self) -> HostSampleQuerySet:
+        """Only values the metric can have: CPU 0..100 %, memory 0..the host's mem_total.
+
+        Ingest refuses anything else, but rows stored before it did (or written
+        by other means) must never reach a mean: one 1e160 overflows PostgreSQL's
+        AVG (which also sums the squares) and takes every rule's evaluation with it.
+        NaN fails both comparisons on PostgreSQL (it sorts above every number).
+        """
+        return self.filter(
+            models.Q(metric=CPU, value__gte=0, value__lte=100)
+            | models.Q(metric=MEM, value__gte=0, value__lte=models.F("host__mem_total"))
+        )
+
+
+class GuestSampleQuerySet(models.QuerySet):
+    def in_range(self) -> GuestSampleQuerySet:
+        """Only CPU percents 0..100 (see HostSampleQuerySet.in_range)."""
+        return self.filter(cpu__gte=0, cpu__lte=100)
 
 
 class HostSample(models.Model):
@@ -19,6 +42,8 @@ class HostSample(models.Model):
     metric = models.CharField(max_length=32, choices=Metric.choices)
     time = models.DateTimeField()
     value = models.FloatField()
+
+    objects = HostSampleQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -36,6 +61,8 @@ class GuestSample(models.Model):
     guest = models.ForeignKey("automigrate.Guest", on_delete=models.CASCADE, related_name="samples")
     time = models.DateTimeField()
     cpu = models.FloatField()
+
+    objects = GuestSampleQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -68,6 +68,15 @@ class Migration(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        constraints = [
+            # The lock keeps batches apart; this keeps a guest from being moved twice at once
+            # even if two writers slip past it.
+            models.UniqueConstraint(
+                fields=["guest"], condition=models.Q(state__in=["pending", "migrating"]),
+                name="one_active_migration_per_guest",
+                violation_error_message="this guest already has a migration pending or in progress",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.guest} {self.source} -> {self.target} ({self.state})"

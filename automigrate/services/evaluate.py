@@ -130,7 +130,8 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
     now = now or timezone.now()
     if event.action != Event.Action.RECOMMEND:
         raise ApprovalError(f"event #{event.pk} is a {event.action} event: only recommend events can be approved")
-    rule = event.rule
+    # By id: the event keeps a deleted rule's id, and event.rule would raise for it.
+    rule = MigrationRule.objects.filter(pk=event.rule_ref).first() if event.rule_ref is not None else None
     if rule is None:
         raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
     if _approved(event):

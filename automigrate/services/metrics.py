@@ -13,6 +13,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from automigrate.models import GuestSample, HostSample
@@ -38,15 +39,19 @@ def guest_means(period_seconds: int, now: datetime, guest_ids: Collection[int] |
 
 
 def prune_samples(now: datetime | None = None) -> tuple[int, int]:
-    """Delete samples older than SAMPLE_RETENTION_DAYS; returns (host rows, guest rows) deleted.
+    """Delete samples older than SAMPLE_RETENTION_DAYS, or stamped further ahead than
+    INGEST_MAX_FUTURE_SECONDS (stored before ingest refused them, they would never age out);
+    returns (host rows, guest rows) deleted.
 
     Each is one DELETE: the sample tables have nothing pointing at them, so
     Django deletes without loading rows.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=float(settings.AUTOMIGRATE["SAMPLE_RETENTION_DAYS"]))
-    hosts, _ = HostSample.objects.filter(time__lt=cutoff).delete()
-    guests, _ = GuestSample.objects.filter(time__lt=cutoff).delete()
+    future = now + timedelta(seconds=float(settings.AUTOMIGRATE["INGEST_MAX_FUTURE_SECONDS"]))
+    outside = Q(time__lt=cutoff) | Q(time__gt=future)
+    hosts, _ = HostSample.objects.filter(outside).delete()
+    guests, _ = GuestSample.objects.filter(outside).delete()
     return hosts, guests
 
 

@@ -106,7 +106,7 @@ def host_series(
     """One host's metric between ``start`` and ``end``, at most ``max_points`` bucket means."""
     bucket = bucket_seconds_for((end - start).total_seconds(), max_points)
     rows = _bucketed(
-        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end), bucket
+        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end).in_range(), bucket
     )
     series = Series(bucket_seconds=bucket)
     for row in rows:

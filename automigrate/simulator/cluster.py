@@ -151,6 +151,10 @@ def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], lis
     host_samples = []
     step = int(t // workloads.STEP_SECONDS)
     for pk, cpu_count, mem_total in inventory.hosts:
+        if cpu_count <= 0 or mem_total <= 0:
+            # No such host can be stored since migration 0006, but a tick must never die on
+            # one: every other host would stop reporting with it (and every rule go stale).
+            continue
         base = HOST_BASE_CPU + workloads.unit(pk, step, 1)
         cpu = min(100.0, base + busy[pk] / cpu_count)
         mem = max(0.0, mem_total - used[pk] - HOST_RESERVED_BYTES - workloads.unit(pk, step, 2) * 64 * 1024**2)

@@ -25,9 +25,14 @@ class DatabaseSource(MetricSource):
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:
-    """One query: AVG(value) GROUP BY host, metric over the window (index on metric, time)."""
+    """One query: AVG(value) GROUP BY host, metric over the window (index on metric, time).
+
+    Values a metric cannot have are left out (HostSampleQuerySet.in_range): a host
+    with only such samples has no mean, and the evaluation reports it stale.
+    """
     rows = (
         HostSample.objects.filter(metric__in=METRICS, time__gt=since, time__lte=until)
+        .in_range()
         .order_by()
         .values("host_id", "metric")
         .annotate(mean=Avg("value"))
@@ -41,7 +46,7 @@ def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, f
 
 def guest_window_means(since: datetime, until: datetime, guest_ids: Collection[int] | None = None) -> dict[int, float]:
     """One query: AVG(cpu) GROUP BY guest over the window (index on guest, time when ids are given)."""
-    samples = GuestSample.objects.filter(time__gt=since, time__lte=until)
+    samples = GuestSample.objects.filter(time__gt=since, time__lte=until).in_range()
     if guest_ids is not None:
         if not guest_ids:
             return {}
