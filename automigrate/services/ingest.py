@@ -29,12 +29,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from line_protocol_parser import LineFormatError, parse_line
 
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
+from automigrate.sources import tags as tag_settings
+from automigrate.sources.tags import first_tag, match_keys
 
 # InfluxDB 1.x `precision` values -> nanoseconds per unit. Empty means nanoseconds.
 PRECISIONS = {
@@ -105,8 +106,8 @@ def ingest(
     batch = parse_batch(
         text,
         PRECISIONS[precision],
-        host_tags=settings.AUTOMIGRATE["INGEST_HOST_TAGS"],
-        guest_tags=settings.AUTOMIGRATE["INGEST_GUEST_TAGS"],
+        host_tags=tag_settings.host_tags(),
+        guest_tags=tag_settings.guest_tags(),
         now=now or timezone.now(),
     )
     return store_batch(batch, auto_register=auto_register)
@@ -154,14 +155,6 @@ def _capacity(value, limit: int) -> int | None:
     return None
 
 
-def _first_tag(tags: dict, names: list[str]) -> str | None:
-    for name in names:
-        value = tags.get(name)
-        if value:
-            return value
-    return None
-
-
 def parse_batch(
     text: str, ns_per_unit: int, *, host_tags: list[str], guest_tags: list[str], now: datetime
 ) -> _Batch:
@@ -192,7 +185,7 @@ def parse_batch(
                 time = times[stamp] = _to_datetime(stamp, ns_per_unit, line_no)
 
         if measurement == "vm_cpu":
-            guest = _first_tag(tags, guest_tags)
+            guest = first_tag(tags, guest_tags)
             if "usage_active" in fields:
                 if guest is None:
                     raise IngestError(f"line {line_no}: vm_cpu has none of the guest tags {', '.join(guest_tags)}")
@@ -202,7 +195,7 @@ def parse_batch(
             batch.ignored_fields += len(fields) - ("usage_active" in fields)
             continue
 
-        host = _first_tag(tags, host_tags)
+        host = first_tag(tags, host_tags)
         if measurement == "system":
             # Only read for auto-registration; nothing from it is stored.
             cpu_count = _capacity(fields.get("n_cpus"), MAX_CPU_COUNT)
@@ -238,21 +231,6 @@ def _to_datetime(stamp: int, ns_per_unit: int, line_no: int) -> datetime:
         raise IngestError(f"line {line_no}: timestamp {stamp} is out of range") from None
 
 
-def _match(model, keys: set[str]) -> dict[str, int]:
-    """Tag value -> primary key, by name first, then by external id."""
-    if not keys:
-        return {}
-    by_name: dict[str, int] = {}
-    by_external: dict[str, int] = {}
-    rows = model.objects.filter(Q(name__in=keys) | Q(external_id__in=keys)).values_list("pk", "name", "external_id")
-    for pk, name, external_id in rows:
-        if name in keys:
-            by_name[name] = pk
-        if external_id in keys:
-            by_external.setdefault(external_id, pk)
-    return {**by_external, **by_name}
-
-
 def _register_hosts(names: list[str], capacity: dict[str, dict[str, int]]) -> None:
     """Create hosts seen for the first time.
 
@@ -281,15 +259,15 @@ def store_batch(batch: _Batch, *, auto_register: bool) -> IngestResult:
     host_keys = {key for key, _, _, _ in batch.host_points}
     guest_keys = {key for key, _, _ in batch.guest_points}
     with transaction.atomic():
-        hosts = _match(Host, host_keys)
+        hosts = match_keys(Host, host_keys)
         unknown = sorted(host_keys - hosts.keys())
         if unknown and auto_register:
             _register_hosts(unknown, batch.capacity)
-            hosts.update(_match(Host, set(unknown)))
+            hosts.update(match_keys(Host, set(unknown)))
             result.registered_hosts = unknown
         else:
             result.unknown_hosts = unknown
-        guests = _match(Guest, guest_keys)
+        guests = match_keys(Guest, guest_keys)
         result.unknown_guests = sorted(guest_keys - guests.keys())
 
         host_rows = [(hosts[key], metric, time, value) for key, metric, time, value in batch.host_points
