@@ -56,19 +56,20 @@ def telegraf_lines(now):
     lines.append(cpu_line("node-1", 99, now + timedelta(seconds=10), host_id="uuid-1"))  # after the end
     lines.append(cpu_line("node-1", 100, now, host_id="uuid-1", cpu="cpu0"))  # a per-core series: not the host's
     # Memory, an integer field as telegraf writes it: start (excluded), middle, end (included) -> 75 GiB.
-    lines += [mem_line("node-1", 1, start, "uuid-1"), mem_line("node-1", 100 * GIB, now - timedelta(seconds=60), "uuid-1"),
+    middle = now - timedelta(seconds=60)
+    lines += [mem_line("node-1", 1, start, "uuid-1"), mem_line("node-1", 100 * GIB, middle, "uuid-1"),
               mem_line("node-1", 50 * GIB, now, "uuid-1")]
     # node-2 by its host tag only (no host_id): 40 and 60 -> 50; no memory series.
     lines += [cpu_line("node-2", 40, now - timedelta(seconds=60)), cpu_line("node-2", 60, now)]
     lines.append(cpu_line("ghost", 100, now))  # a host we do not know
     # Guests: vm-a by external id (0 on the start, excluded; 30, 50 -> 40), vm-b by name, vm-c on node-2.
-    lines += [vm_line("uuid-a", 0, start), vm_line("uuid-a", 30, now - timedelta(seconds=60)), vm_line("uuid-a", 50, now)]
+    lines += [vm_line("uuid-a", 0, start), vm_line("uuid-a", 30, middle), vm_line("uuid-a", 50, now)]
     lines += [vm_line("vm-b", 70, now), vm_line("vm-c", 10, now)]
     return lines
 
 
 def test_host_means_are_exact_with_the_window_open_at_the_start(any_source, inventory, now):
-    node1, node2, node3, *_ = inventory
+    node1, node2, _node3, *_ = inventory
     any_source(telegraf_lines(now))
     means = get_source().host_means(now - timedelta(seconds=WINDOW), now)
     assert set(means) == {node1.pk, node2.pk}  # node-3 has no data: absent, so stale
