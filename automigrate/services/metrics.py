@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from automigrate.models import GuestSample, HostSample
-from automigrate.sources import SourceError, WindowMeans, get_source
+from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,14 +63,21 @@ def window_means(period_seconds: int, now: datetime | None = None) -> WindowMean
     return _ask(lambda: get_source().window_means(now - timedelta(seconds=period_seconds), now), WindowMeans())
 
 
-def host_means(period_seconds: int, now: datetime) -> dict[int, dict[str, float]]:
-    """host pk -> {metric: mean} over the last ``period_seconds``."""
-    return _ask(lambda: get_source().host_means(now - timedelta(seconds=period_seconds), now), {})
+def host_means(
+    period_seconds: int, now: datetime, *, source: MetricSource | None = None
+) -> dict[int, dict[str, float]]:
+    """host pk -> {metric: mean} over the last ``period_seconds`` (``source``: this one, not a new one)."""
+    source = source or get_source()
+    return _ask(lambda: source.host_means(now - timedelta(seconds=period_seconds), now), {})
 
 
-def guest_means(period_seconds: int, now: datetime, guest_ids: Collection[int] | None = None) -> dict[int, float]:
+def guest_means(
+    period_seconds: int, now: datetime, guest_ids: Collection[int] | None = None, *,
+    source: MetricSource | None = None,
+) -> dict[int, float]:
     """guest pk -> mean CPU over the last ``period_seconds``, for ``guest_ids`` (None: all)."""
-    return _ask(lambda: get_source().guest_means(now - timedelta(seconds=period_seconds), now, guest_ids), {})
+    source = source or get_source()
+    return _ask(lambda: source.guest_means(now - timedelta(seconds=period_seconds), now, guest_ids), {})
 
 
 def host_series(

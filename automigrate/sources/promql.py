@@ -14,6 +14,8 @@ Windows: ``(since, until]``. A Prometheus range ``[d]`` is closed at its start
 
 Charts: ``query_range`` with ``step`` = the bucket, evaluated 1 ms before each
 bucket's end, so a bucket holds [k·b, (k+1)·b) as the database source's do.
+VictoriaMetrics answers no point for a time still in the future (or within
+about a second of now), so its chart lacks the current, still-filling bucket.
 """
 
 from __future__ import annotations
@@ -109,25 +111,25 @@ class PromQLSource(RemoteSource):
             return []
         series = self.config.host_cpu if metric == CPU else self.config.host_mem
         selectors = [selector(series, matchers) for matchers in key_matchers(self.config.host_tags, keys)]
-        window = self._range(bucket_seconds * 1000)
-
-        def over(function: str) -> str:
-            return "sum(" + " or ".join(f"{function}({sel}[{window}])" for sel in selectors) + ")"
-
         bucket = int(bucket_seconds)
         first = math.floor(start.timestamp() / bucket) * bucket
         last = math.floor(end.timestamp() / bucket) * bucket
+        # Evaluated 1 ms before each bucket's end with the range open at its start: [k·b, (k+1)·b).
+        window, shift = f"{self._range(bucket * 1000)}]", bucket - 0.001
+
+        def over(function: str) -> str:
+            return "sum(" + " or ".join(f"{function}({sel}[{window})" for sel in selectors) + ")"
+
         data = self._ask("query_range", {
             "query": f"{over('sum_over_time')} / {over('count_over_time')}",
-            # 1 ms before each bucket's end: the bucket [k·b, (k+1)·b) as the database's GROUP BY sees it.
-            "start": f"{first + bucket - 0.001:.3f}", "end": f"{last + bucket - 0.001:.3f}", "step": str(bucket),
+            "start": f"{first + shift:.3f}", "end": f"{last + shift:.3f}", "step": str(bucket),
         })
         points = []
         for item in data:
             for stamp, value in item.get("values", []):
                 number = float(value)
                 if math.isfinite(number):
-                    bucket_start = round(float(stamp) + 0.001) - bucket
+                    bucket_start = round(float(stamp) - shift)
                     points.append((datetime.fromtimestamp(bucket_start, tz=UTC), number))
         points.sort()
         return points
