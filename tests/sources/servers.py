@@ -88,21 +88,23 @@ class Server:
             for name, value in point["fields"].items():
                 labels = (("__name__", f"{point['measurement']}_{name}"), *sorted(point["tags"].items()))
                 series.setdefault(labels, []).append((point["time"] * 1000, float(value)))
-        request = WriteRequest()
-        for labels, samples in series.items():
-            ts = request.timeseries.add()
-            for key, value in labels:
-                ts.labels.add(name=key, value=value)
-            for stamp, value in sorted(samples):
-                ts.samples.add(value=value, timestamp=stamp)
-        answer = self.session.post(
-            f"{self.url}/api/v1/write",
-            data=snappy.compress(request.SerializeToString()),
-            headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
-                     "X-Prometheus-Remote-Write-Version": "0.1.0"},
-            timeout=120,
-        )
-        answer.raise_for_status()
+        items = list(series.items())
+        for start in range(0, len(items), 2000):  # a few thousand series per request, as Prometheus agents send
+            request = WriteRequest()
+            for labels, samples in items[start:start + 2000]:
+                ts = request.timeseries.add()
+                for key, value in labels:
+                    ts.labels.add(name=key, value=value)
+                for stamp, value in sorted(samples):
+                    ts.samples.add(value=value, timestamp=stamp)
+            answer = self.session.post(
+                f"{self.url}/api/v1/write",
+                data=snappy.compress(request.SerializeToString()),
+                headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+                         "X-Prometheus-Remote-Write-Version": "0.1.0"},
+                timeout=120,
+            )
+            answer.raise_for_status()
 
     # --- lifecycle ------------------------------------------------------------
 
