@@ -89,7 +89,9 @@ def build(n_hosts: int, n_guests: int, now):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE automigrate_hostsample; ANALYZE automigrate_guestsample")
+        # VACUUM FULL: rows deleted by an earlier run must not count in the size per row measured below.
+        cursor.execute("VACUUM FULL ANALYZE automigrate_hostsample")
+        cursor.execute("VACUUM FULL ANALYZE automigrate_guestsample")
     return telegraf_lines(), chart_host
 
 
@@ -178,6 +180,31 @@ def bare_database(since, now, guest_ids: list[int], chart_pk: int, bucket: int):
         lambda: run(chart, [bucket, chart_pk, now - timedelta(days=1), now]))
 
 
+def promql_costs(kind: str, server, now) -> list[str]:
+    """What the range check costs in PromQL: one metric over every host, with more statistics per request."""
+    import requests
+
+    window = f"{WINDOW * 1000 - 1}ms" if kind == "prometheus" else f"{WINDOW}s"
+    sel = '{__name__="cpu_usage_active", cpu="cpu-total"}'
+
+    def parts(*stats):
+        def one(stat):
+            outer = "sum" if stat in ("sum", "count") else stat
+            inner = f"{outer} by (host_id, host) ({stat}_over_time({sel}[{window}]))"
+            return f'label_replace({inner}, "q", "{stat}", "", "")'
+
+        return " or ".join(one(stat) for stat in stats)
+
+    variants = {"avg": f"avg by (host_id) (avg_over_time({sel}[{window}]))", "sum+count": parts("sum", "count"),
+                "avg+min+max": parts("avg", "min", "max"), "sum+count+min+max": parts("sum", "count", "min", "max")}
+    lines = []
+    for name, query in variants.items():
+        seconds, _ = median_time(lambda q=query: requests.post(
+            f"{server.url}/api/v1/query", data={"query": q, "time": int(now.timestamp())}, timeout=60).json())
+        lines.append(f"{kind}: {name}: {seconds * 1000:.0f} ms")
+    return lines
+
+
 def measure_source(label: str, bare, rule, now, chart_host, bucket: int, firing_guests: list[int]) -> dict:
     from django.conf import settings
 
@@ -258,6 +285,7 @@ def main() -> None:
                                                      chart_host.pk, bucket),
                            rule, now, chart_host, bucket, firing_guests)]
     storage = storage_per_day(args.hosts, args.guests)
+    costs: list[str] = []
     for kind in args.kinds.split(","):
         if servers.binary(kind) is None:
             print(f"{kind}: not installed, skipped")
@@ -273,6 +301,8 @@ def main() -> None:
             bare = bare_queries(kind, server, now - timedelta(seconds=WINDOW), now, guest_keys,
                                 chart_host.external_id, bucket)
             rows.append(measure_source(kind, bare, rule, now, chart_host, bucket, firing_guests))
+            if kind != "influxdb":
+                costs.extend(promql_costs(kind, server, now))
         finally:
             server.stop()
 
@@ -293,6 +323,7 @@ def main() -> None:
                 cells.append(str(value))
         print("| " + " | ".join(cells) + " |")
     print()
+    print("PromQL, CPU of every host, by statistics asked per request:", "; ".join(costs))
     print(storage)
 
 
