@@ -15,6 +15,7 @@ SOURCES = {
     "influxdb": "automigrate.sources.influxdb.InfluxDBSource",
     "victoriametrics": "automigrate.sources.victoriametrics.VictoriaMetricsSource",
     "prometheus": "automigrate.sources.prometheus.PrometheusSource",
+    "proxmox": "automigrate.sources.proxmox.ProxmoxSource",
 }
 
 
