@@ -138,3 +138,22 @@ def test_memory_rules_read_the_servers_memory_too(kind, settings, tmp_path, simu
     finally:
         running.stop()
 
+
+
+def test_out_of_range_samples_are_left_out_of_the_decision_and_counted(kind, settings, tmp_path, simulated):
+    running = servers.start(kind, tmp_path / kind)
+    try:
+        configure(settings, kind, running.url)
+        now = datetime.fromtimestamp(int(time.time()), tz=UTC)
+        # A broken sender on the hot host: two impossible CPU values that would drag its mean to 52 %.
+        broken = [cpu_line(f"box-{simulated.pk}", value, now - timedelta(seconds=5 + index), simulated.external_id)
+                  for index, value in enumerate((-1000.0, 640.0))]
+        running.write_lines(telegraf_data(now) + broken)
+        rule = create_rule({"name": "busy", "metric": CPU, "threshold": 80, "period": "2m", "mode": "recommend"})
+        evaluation = evaluate.evaluate_rule(rule, now=now)
+        assert evaluation.result == evaluate.RECOMMEND
+        event = Event.objects.get(rule_ref=rule.pk, action=Event.Action.RECOMMEND)
+        assert event.notes["triggered"][0]["value"] == pytest.approx(HOT_CPU)
+        assert event.notes["ignored_samples"] == {CPU: 2}
+    finally:
+        running.stop()
