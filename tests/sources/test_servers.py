@@ -104,3 +104,12 @@ def test_credentials_in_the_url_never_reach_messages(kind, settings, node):
         get_source().host_means(datetime.now(UTC) - timedelta(seconds=60), datetime.now(UTC))
     assert "secret" not in str(error.value)
     assert str(error.value).startswith("metric source http://127.0.0.1:9 did not answer")
+
+
+def test_names_are_matched_literally_not_as_patterns(use_server, db, now):
+    """A host called web.1 must not get the samples of webx1 (regexes are escaped for the store)."""
+    dotted = Host.objects.create(name="web.1", cpu_count=8, mem_total=64 * GIB)
+    Host.objects.create(name="webx1", cpu_count=8, mem_total=64 * GIB)
+    use_server.write_lines([cpu_line("web.1", 10, now), cpu_line("webx1", 90, now)])
+    series = get_source().host_series(dotted.pk, CPU, now - timedelta(minutes=5), now, 60)
+    assert [value for _, value in series] == [10.0]
