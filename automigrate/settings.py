@@ -275,9 +275,23 @@ AUTOMIGRATE = {
     # Simulated cluster.
     "SIM_BANDWIDTH_MB_PER_S": env_number("AUTOMIGRATE_SIM_BANDWIDTH_MB_PER_S", 400),
     "SIM_FAILURE_PROBABILITY": env_number("AUTOMIGRATE_SIM_FAILURE_PROBABILITY", 0.05),
-    # Ingest (InfluxDB line protocol at /write).
+    # Which tags name a host and a guest, first present wins: for /write and for the
+    # external metric sources alike (automigrate.sources.tags reads them).
     "INGEST_HOST_TAGS": env_list("AUTOMIGRATE_INGEST_HOST_TAGS", "host_id,host"),
     "INGEST_GUEST_TAGS": env_list("AUTOMIGRATE_INGEST_GUEST_TAGS", "vm_id"),
+    # External metric stores (AUTOMIGRATE_METRIC_SOURCE=influxdb|victoriametrics|prometheus).
+    "METRIC_URL": os.environ.get("AUTOMIGRATE_METRIC_URL", ""),
+    "METRIC_DATABASE": os.environ.get("AUTOMIGRATE_METRIC_DATABASE", "telegraf"),
+    "METRIC_USERNAME": os.environ.get("AUTOMIGRATE_METRIC_USERNAME", ""),
+    "METRIC_PASSWORD": os.environ.get("AUTOMIGRATE_METRIC_PASSWORD", ""),
+    "METRIC_TOKEN": os.environ.get("AUTOMIGRATE_METRIC_TOKEN", ""),
+    "METRIC_VERIFY_TLS": env_bool("AUTOMIGRATE_METRIC_VERIFY_TLS", True),
+    "METRIC_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_METRIC_TIMEOUT_SECONDS", 5),
+    # Series names; empty = telegraf's (InfluxDB "measurement.field", Prometheus/VictoriaMetrics a metric name).
+    "METRIC_HOST_CPU_SERIES": os.environ.get("AUTOMIGRATE_METRIC_HOST_CPU_SERIES", ""),
+    "METRIC_HOST_CPU_TAGS": os.environ.get("AUTOMIGRATE_METRIC_HOST_CPU_TAGS", "cpu=cpu-total"),
+    "METRIC_HOST_MEM_SERIES": os.environ.get("AUTOMIGRATE_METRIC_HOST_MEM_SERIES", ""),
+    "METRIC_GUEST_CPU_SERIES": os.environ.get("AUTOMIGRATE_METRIC_GUEST_CPU_SERIES", ""),
     "INGEST_AUTO_REGISTER_HOSTS": env_bool("AUTOMIGRATE_INGEST_AUTO_REGISTER_HOSTS", False),
     # A sample stamped further ahead of the server's clock than this is refused (400).
     "INGEST_MAX_FUTURE_SECONDS": env_number("AUTOMIGRATE_INGEST_MAX_FUTURE_SECONDS", 300),

@@ -29,7 +29,7 @@ evaluation, so "checked, nothing new" is visible without an event.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -103,6 +103,11 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     view = build_view(rule, now)
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)
+    if view.source_error:
+        # No numbers, so no decision: one event saying why (written again only when the reason changes).
+        evaluation = _source_failed(rule, view, stale)
+        _record(rule, evaluation, [], now)
+        return _finish(rule, evaluation, now)
     if result.result == NOT_TRIGGERED:
         evaluation = _not_triggered(rule, result, stale)
     elif not result.moves:
@@ -111,6 +116,9 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
         evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
     else:
         evaluation = _recommend(rule, result, stale)
+    if view.ignored and evaluation.decision is not None:
+        notes = {**evaluation.decision.notes, "ignored_samples": view.ignored}
+        evaluation.decision = replace(evaluation.decision, notes=notes)
     _record(rule, evaluation, _failures(rule, result, stale, view), now)
     return _finish(rule, evaluation, now)
 
@@ -232,6 +240,14 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
     key = "not_triggered:" + ",".join(stale.get("hosts", []))
     decision = _Decision(Event.Action.NOT_TRIGGERED, summary, {"stale": stale}, key)
     return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
+
+
+def _source_failed(rule: MigrationRule, view: ClusterView, stale: dict) -> Evaluation:
+    """The metric source did not answer: nothing decided, every host stale this round."""
+    summary = f"{view.source_error}: no host evaluated{_stale_text(stale)}"
+    notes = {"source_error": view.source_error, "stale": stale}
+    key = f"source_error:{view.source_error}"
+    return Evaluation(rule, NOT_TRIGGERED, summary, decision=_Decision(Event.Action.NOT_TRIGGERED, summary, notes, key))
 
 
 def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:

@@ -43,6 +43,7 @@ from line_protocol_parser import LineFormatError, parse_line
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
 from automigrate.models.bounds import NAME_MAX_LENGTH, UNKNOWN_MEM_TOTAL_BYTES
+from automigrate.sources import tags as tag_settings
 
 # InfluxDB 1.x `precision` values -> nanoseconds per unit. Empty means nanoseconds.
 PRECISIONS = {
@@ -115,8 +116,8 @@ def ingest(
     batch = parse_batch(
         text,
         PRECISIONS[precision],
-        host_tags=settings.AUTOMIGRATE["INGEST_HOST_TAGS"],
-        guest_tags=settings.AUTOMIGRATE["INGEST_GUEST_TAGS"],
+        host_tags=tag_settings.host_tags(),
+        guest_tags=tag_settings.guest_tags(),
         now=now,
     )
     return store_batch(batch, auto_register=auto_register, now=now)
