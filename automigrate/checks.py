@@ -25,3 +25,15 @@ def check_driver_and_metric_source(app_configs=None, **kwargs) -> list[checks.Ch
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=check_id))
     return errors
+
+
+@checks.register()
+def check_platform(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The platform's own problems: missing settings, and a login that failed under these settings."""
+    try:
+        platform = platforms.get_platform()
+    except ImproperlyConfigured:
+        return []  # reported by check_driver_and_metric_source
+    return [checks.Error(line, id="automigrate.E004") for line in platform.check()] + [
+        checks.Warning(line, id="automigrate.W004") for line in platform.warnings()
+    ]
