@@ -113,7 +113,7 @@ class FakeCloudpods:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-cloudpods", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-cloudpods", daemon=True).start()
         return self
 
     def stop(self) -> None:
