@@ -23,11 +23,13 @@ def point_at(settings, fake, **cloudpods):
 
 
 @pytest.fixture
-def cloudpods(fake, settings, transactional_db):
+def cloudpods(fake, settings, django_db_serialized_rollback, transactional_db):
     """automigrate configured for the fake: AUTOMIGRATE_PLATFORM=cloudpods and its credentials.
 
     Transactional: the sync reads the platform in a bounded thread with its own database
-    connection, which must see (and may write) what the test wrote.
+    connection, which must see (and may write) what the test wrote. Serialized rollback:
+    the flush after a transactional test would otherwise drop the operators group the
+    migrations create, for the tests after it.
     """
     point_at(settings, fake)
     return fake

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -166,7 +167,7 @@ class FakeCloudpods:
             "source": {"host_ids": list(source_hosts), "guest_ids": list(source_guests)},
             "target": {"host_ids": list(target_hosts)},
         }
-        seconds = {"s": 1, "m": 60, "h": 3600}[period[-1]] * int(period[:-1])
+        seconds = sum(int(n) * {"s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)([hms])", period))
         self.alerts.append({
             "id": alert_id, "name": name, "metric_type": metric_type, "enabled": enabled, "status": "ready",
             "frequency": seconds, "level": "normal", "res_type": "host",
