@@ -9,7 +9,6 @@ from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
 # Short names for the built-in drivers; any other value is a dotted path to a class.
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
-    "cloudpods": "automigrate.platforms.cloudpods.driver.CloudpodsDriver",
 }
 
 
