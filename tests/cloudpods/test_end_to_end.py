@@ -15,6 +15,7 @@ import requests
 
 from automigrate.engine.model import CPU
 from automigrate.models import Event, Guest, Host, Migration
+from automigrate.services.evaluate import evaluate_rule
 from automigrate.services.inventory import sync_inventory
 from automigrate.services.rules import create_rule
 from tests.evaluator.test_end_to_end import celery_app, wait_for  # noqa: F401 - the real worker fixture
@@ -39,7 +40,8 @@ def write(url: str, lines: list[str]) -> None:
     assert answer.status_code == 204, answer.text
 
 
-def test_a_busy_cloudpods_host_is_relieved_by_a_live_migration(cloudpods, live_url, operator, celery_app):  # noqa: F811
+def busy_cluster(cloudpods, live_url) -> tuple[str, str, str]:
+    """The seed page's story: a 24-vCPU VM at 100 % on a 40-core host, a roomy host beside it."""
     hot = cloudpods.add_host("test-66-onecloud02", cpu_count=40)
     cool = cloudpods.add_host("test-69-onecloud01", cpu_count=64, mem_size=512 * 1024)
     busy = cloudpods.add_server("cpu-test-vm", hot, vcpu_count=24, vmem_size=1024)
@@ -58,6 +60,21 @@ def test_a_busy_cloudpods_host_is_relieved_by_a_live_migration(cloudpods, live_u
             f"vm_cpu,vm_id={quiet} usage_active=5.0 {t}",
         ]
     write(live_url, lines)
+    return hot, cool, busy
+
+
+def test_a_recommendation_names_cloudpods_ids_and_moves_nothing(cloudpods, live_url, operator):
+    hot, cool, busy = busy_cluster(cloudpods, live_url)
+    rule = create_rule({"name": "test-cpu", "metric": CPU, "threshold": 60, "period": "1m", "mode": "recommend"})
+    evaluate_rule(rule)
+    (move,) = Event.objects.get(action=Event.Action.RECOMMEND).notes["moves"]
+    assert move["guest"] == {**move["guest"], "id": busy, "name": "cpu-test-vm", "host_id": hot}
+    assert move["target_host"]["id"] == cool
+    assert not cloudpods.calls_to("POST", "/live-migrate")
+
+
+def test_a_busy_cloudpods_host_is_relieved_by_a_live_migration(cloudpods, live_url, operator, celery_app):  # noqa: F811
+    hot, cool, busy = busy_cluster(cloudpods, live_url)
     rule = create_rule({"name": "test-cpu", "metric": CPU, "threshold": 60, "period": "1m"})
 
     celery_app.send_task("automigrate.tasks.evaluate_rule", args=[rule.pk])
@@ -68,6 +85,7 @@ def test_a_busy_cloudpods_host_is_relieved_by_a_live_migration(cloudpods, live_u
         list(Event.objects.values_list("action", "summary"))
 
     (forecast,) = cloudpods.calls_to("POST", f"/servers/{busy}/migrate-forecast")
+    assert forecast["body"] == {"server": {"live_migrate": True, "prefer_host_id": cool, "skip_cpu_check": True}}
     (call,) = cloudpods.calls_to("POST", f"/servers/{busy}/live-migrate")
     assert call["body"] == {"server": {"prefer_host_id": cool, "skip_cpu_check": True, "skip_kernel_check": True}}
     success = Event.objects.get(action=Event.Action.MIGRATE_SUCCESS)

@@ -66,7 +66,7 @@ def test_importing_twice_creates_nothing_new(alerts):
 
 def test_an_unreadable_monitor_is_one_line(cloudpods, settings):
     point_at(settings, cloudpods, PASSWORD="wrong")
-    with pytest.raises(CommandError, match="^Cloudpods' migration alerts not read: Keystone refused user 'admin'"):
+    with pytest.raises(CommandError, match=r"^Cloudpods' migration alerts not read: Keystone refused user 'admin'"):
         run("import-cloudpods")
 
 
@@ -80,7 +80,7 @@ def test_the_listed_shape_is_read_not_the_create_input():
     alert["frequency"] = 240
     assert rule_data(alert)["period"] == 240
     alert["settings"]["conditions"][0]["evaluator"]["type"] = "lt"
-    with pytest.raises(ValueError, match="cpu.usage_active with evaluator 'lt'"):
+    with pytest.raises(ValueError, match=r"cpu\.usage_active with evaluator 'lt'"):
         rule_data(alert)
     assert go_duration_seconds("1h30m") == 5400 and go_duration_seconds("90s") == 90
     with pytest.raises(ValueError, match="not a Go duration"):
