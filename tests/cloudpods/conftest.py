@@ -23,13 +23,13 @@ def point_at(settings, fake, **cloudpods):
 
 
 @pytest.fixture
-def cloudpods(fake, settings, django_db_serialized_rollback, transactional_db):
+def cloudpods(fake, settings, transactional_db):
     """automigrate configured for the fake: AUTOMIGRATE_PLATFORM=cloudpods and its credentials.
 
     Transactional: the sync reads the platform in a bounded thread with its own database
-    connection, which must see (and may write) what the test wrote. Serialized rollback:
-    the flush after a transactional test would otherwise drop the operators group the
-    migrations create, for the tests after it.
+    connection, which must see (and may write) what the test wrote. (The flush afterwards
+    emits post_migrate, which puts the operators group back: no serialized rollback, whose
+    restore of the group's old row would clash with the recreated one.)
     """
     point_at(settings, fake)
     return fake

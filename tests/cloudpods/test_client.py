@@ -109,7 +109,6 @@ def test_a_token_is_renewed_before_it_expires(fake):
     assert len(fake.calls_to("POST", "/v3/auth/tokens")) == 2
 
 
-@pytest.mark.django_db
 def test_the_token_is_shared_through_the_database_by_every_process(cloudpods):
     cloudpods.add_host("h1")
     client_from_settings().hosts()
@@ -119,7 +118,6 @@ def test_the_token_is_shared_through_the_database_by_every_process(cloudpods):
     assert row.token in cloudpods.tokens and row.endpoints["compute_v2"].endswith("/region")
 
 
-@pytest.mark.django_db
 def test_new_settings_do_not_reuse_the_old_token(cloudpods, settings):
     client_from_settings().session()
     point_at(settings, cloudpods, PROJECT="system", USERNAME="admin", DOMAIN="Default", REGION="region0")

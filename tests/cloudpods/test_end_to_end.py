@@ -20,7 +20,7 @@ from automigrate.services.inventory import sync_inventory
 from automigrate.services.rules import create_rule
 from tests.evaluator.test_end_to_end import celery_app, wait_for  # noqa: F401 - the real worker fixture
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -70,6 +70,13 @@ def test_an_unreadable_monitor_is_one_line(cloudpods, settings):
         run("import-cloudpods")
 
 
+def test_without_credentials_it_names_the_variables(settings, db):
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE,
+                            "CLOUDPODS": {**settings.AUTOMIGRATE["CLOUDPODS"], "AUTH_URL": "", "USERNAME": "x"}}
+    with pytest.raises(CommandError, match=r"^Cloudpods is not configured: set AUTOMIGRATE_CLOUDPODS_AUTH_URL"):
+        run("import-cloudpods")
+
+
 def test_the_listed_shape_is_read_not_the_create_input():
     alert = {"id": "x", "name": "n", "metric_type": "cpu.usage_active", "enabled": True,
              "threshold": 10, "period": "1m",  # create-only fields: must be ignored

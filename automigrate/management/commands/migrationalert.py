@@ -227,9 +227,12 @@ class Command(BaseCommand):
 
         from automigrate.platforms.cloudpods import client_from_settings
         from automigrate.platforms.cloudpods.client import CloudpodsError
+        from automigrate.platforms.cloudpods.platform import missing_settings
         from automigrate.services.cloudpods_import import import_alerts
         from automigrate.services.inventory import sync_inventory
 
+        if missing_settings():
+            raise CommandError(f"Cloudpods is not configured: set {', '.join(missing_settings())}")
         if settings.AUTOMIGRATE["PLATFORM"] == "cloudpods":
             # Alerts name Cloudpods host and server ids: the inventory must know them first.
             report = sync_inventory()

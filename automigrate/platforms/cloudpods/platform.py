@@ -42,6 +42,12 @@ def config_from_settings() -> CloudpodsConfig:
     )
 
 
+def missing_settings() -> list[str]:
+    """The required variables that are not set (AUTH_URL, USERNAME, PASSWORD)."""
+    conf = settings.AUTOMIGRATE["CLOUDPODS"]
+    return [f"AUTOMIGRATE_CLOUDPODS_{key}" for key in REQUIRED if not conf[key]]
+
+
 def client_from_settings() -> CloudpodsClient:
     from automigrate.platforms.cloudpods.store import DatabaseStore
 
@@ -118,8 +124,7 @@ class CloudpodsPlatform(Platform):
         )
 
     def check(self) -> list[str]:
-        conf = settings.AUTOMIGRATE["CLOUDPODS"]
-        missing = [f"AUTOMIGRATE_CLOUDPODS_{key}" for key in REQUIRED if not conf[key]]
+        missing = missing_settings()
         if missing:
             return [f"AUTOMIGRATE_PLATFORM=cloudpods needs {', '.join(missing)}"]
         failure = self._stored_failure()
