@@ -9,6 +9,7 @@ from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
 # Short names for the built-in drivers; any other value is a dotted path to a class.
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
+    "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
 }
 
 
