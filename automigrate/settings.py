@@ -298,6 +298,23 @@ AUTOMIGRATE = {
     # Auto-registration caps: beyond them the whole request is refused and no host created.
     "INGEST_MAX_NEW_HOSTS_PER_REQUEST": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_REQUEST", 100)),
     "INGEST_MAX_NEW_HOSTS_PER_HOUR": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_HOUR", 1000)),
+    # Cloudpods (AUTOMIGRATE_PLATFORM=cloudpods): Keystone v3 credentials and how to live-migrate.
+    "CLOUDPODS": {
+        "AUTH_URL": os.environ.get("AUTOMIGRATE_CLOUDPODS_AUTH_URL", ""),
+        "USERNAME": os.environ.get("AUTOMIGRATE_CLOUDPODS_USERNAME", ""),
+        "PASSWORD": os.environ.get("AUTOMIGRATE_CLOUDPODS_PASSWORD", ""),
+        "PROJECT": os.environ.get("AUTOMIGRATE_CLOUDPODS_PROJECT", "system"),
+        "DOMAIN": os.environ.get("AUTOMIGRATE_CLOUDPODS_DOMAIN", "Default"),
+        "REGION": os.environ.get("AUTOMIGRATE_CLOUDPODS_REGION", ""),
+        "VERIFY_TLS": env_bool("AUTOMIGRATE_CLOUDPODS_VERIFY_TLS", True),
+        "TIMEOUT_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_TIMEOUT_SECONDS", 10),
+        # As the original monitor sends them.
+        "SKIP_CPU_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_CPU_CHECK", True),
+        "SKIP_KERNEL_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_KERNEL_CHECK", True),
+        "MAX_BANDWIDTH_MB": int(env_number("AUTOMIGRATE_CLOUDPODS_MAX_BANDWIDTH_MB", 0)) or None,
+        # After a timeout's cancel, how long the watcher waits for the server to settle.
+        "CANCEL_SETTLE_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_CANCEL_SETTLE_SECONDS", 30),
+    },
 }
 
 LOGGING = {

@@ -38,7 +38,7 @@ from django.utils import timezone
 from automigrate.engine import lifecycle, plan
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
-from automigrate.models import Event, Host, MigrationBatch, MigrationRule
+from automigrate.models import Event, Guest, Host, MigrationBatch, MigrationRule
 from automigrate.services import execution, inventory, lock
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import ClusterView, build_view
@@ -255,8 +255,9 @@ def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
         f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
     )
+    ids = _platform_ids(result.moves)
     notes = {
-        "moves": [_move_notes(move) for move in result.moves],
+        "moves": [_move_notes(move, ids) for move in result.moves],
         "triggered": result.triggered,
         "stale": stale,
     }
@@ -427,12 +428,31 @@ def _moves_text(moves: list[Move]) -> str:
     return _names([f"{m.guest} {m.source} → {m.target}" for m in moves])
 
 
-def _move_notes(move: Move) -> dict:
-    """A planned move in the reference's shape (names only: nothing is executed yet) plus the move itself."""
+def _move_notes(move: Move, ids: dict[str, dict[str, str]] | None = None) -> dict:
+    """A planned move in the reference's shape plus the move itself.
+
+    ``ids`` (from ``_platform_ids``) adds the platform's ids, e.g. Cloudpods' server and host ids.
+    """
+    guests, hosts = (ids or {}).get("guests", {}), (ids or {}).get("hosts", {})
+    guest = {"name": move.guest, "host": move.source, "score": move.score}
+    target = {"name": move.target, "score": move.target_before}
+    if move.guest in guests:
+        guest["id"] = guests[move.guest]
+    if move.source in hosts:
+        guest["host_id"] = hosts[move.source]
+    if move.target in hosts:
+        target["id"] = hosts[move.target]
+    return {"guest": guest, "target_host": target, "move": asdict(move)}
+
+
+def _platform_ids(moves: list[Move]) -> dict[str, dict[str, str]]:
+    """Guest and host names -> their platform ids (two queries), for a recommendation's notes."""
+    host_names = {m.source for m in moves} | {m.target for m in moves}
     return {
-        "guest": {"name": move.guest, "host": move.source, "score": move.score},
-        "target_host": {"name": move.target, "score": move.target_before},
-        "move": asdict(move),
+        "guests": dict(Guest.objects.filter(name__in=[m.guest for m in moves]).exclude(external_id="")
+                       .values_list("name", "external_id")),
+        "hosts": dict(Host.objects.filter(name__in=host_names).exclude(external_id="")
+                      .values_list("name", "external_id")),
     }
 
 

@@ -164,6 +164,9 @@ class Command(BaseCommand):
         events.add_argument("--limit", type=_event_limit, default=50,
                             help=f"at most N events (default 50, at most {MAX_EVENTS_LIMIT})")
 
+        # Moving over from Cloudpods' alpha feature (see do_import_cloudpods).
+        command("import-cloudpods", "create recommend-mode rules from Cloudpods' migration alerts", rule_arg=False)
+
     @staticmethod
     def _relation_options(parser, clearable: bool = False) -> None:
         for option, what in (("source-host", "watch only this host"), ("target-host", "move only to this host"),
@@ -248,6 +251,40 @@ class Command(BaseCommand):
         headers = ("id", "ops_time", "obj_id", "obj_type", "obj_name", "user", "tenant", "action", "notes")
         self.stdout.write(format_table(headers, rows))
 
+    def do_import_cloudpods(self, options) -> None:
+        """Read the monitor's migration alerts and create the same rules here, in recommend mode."""
+        from django.conf import settings
+
+        from automigrate.platforms.cloudpods import client_from_settings
+        from automigrate.platforms.cloudpods.client import CloudpodsError
+        from automigrate.platforms.cloudpods.platform import missing_settings
+        from automigrate.services.cloudpods_import import import_alerts
+        from automigrate.services.inventory import sync_inventory
+
+        if missing_settings():
+            raise CommandError(f"Cloudpods is not configured: set {', '.join(missing_settings())}")
+        if settings.AUTOMIGRATE["PLATFORM"] == "cloudpods":
+            # Alerts name Cloudpods host and server ids: the inventory must know them first.
+            report = sync_inventory()
+            self.stdout.write(f"inventory: {report.error or str(report)}")
+        try:
+            alerts = client_from_settings().migration_alerts()
+        except CloudpodsError as exc:
+            raise CommandError(f"Cloudpods' migration alerts not read: {exc}") from None
+        rows = import_alerts(alerts, self.actor)
+        table = [(r.alert_id, r.alert_name, r.metric_type, "created" if r.rule else "not mapped", r.why) for r in rows]
+        self.stdout.write(format_table(("alert_id", "name", "metric_type", "result", "rule / why"), table))
+        created = [r for r in rows if r.rule]
+        self.stdout.write(f"{len(created)} rule(s) created in recommend mode, {len(rows) - len(created)} not mapped.")
+        if created:
+            self.stdout.write(
+                "Now disable the originals in Cloudpods, so two systems never migrate at once"
+                " (climc monitor-migrationalert-delete ID, or switch each alert off):\n  "
+                + " ".join(r.alert_id for r in created)
+                + "\nThen watch the recommendations (`migrationalert events NAME --action recommend`) and switch"
+                " a rule to automatic with `migrationalert update NAME --mode automatic`."
+            )
+
     # --- helpers
 
     def _actor(self, username: str | None):
@@ -319,3 +356,7 @@ def _one_line(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
         return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
     return " ".join(exc.messages)
+
+
+# argparse names the subcommand "import-cloudpods"; handle() looks up do_<name>.
+setattr(Command, "do_import-cloudpods", Command.do_import_cloudpods)
