@@ -4,8 +4,8 @@ Metrics go in as telegraf writes them (InfluxDB line protocol, tagged with the
 fake's host and server ids) to automigrate's own /write on a live server; the
 rule fires in the worker, which syncs the inventory from the fake, plans, asks
 migrate-forecast and live-migrate; the watcher follows the server until it runs
-on the target. (The variant reading a real InfluxDB waits for the metric
-sources branch.)
+on the target. A second variant reads the same metrics from a real InfluxDB,
+where a Cloudpods cluster's telegraf already writes them.
 """
 
 import time
@@ -34,6 +34,22 @@ def live_url(live_server):
     database["CONN_MAX_AGE"] = max_age
 
 
+def telegraf_lines(hot: str, cool: str, busy: str, quiet: str) -> list[str]:
+    """A minute of what Cloudpods' telegraf writes: host series tagged host_id and res_type=host."""
+    now = int(time.time())
+    lines = []
+    for t in range(now - 55, now + 1, 10):
+        lines += [
+            f"cpu,cpu=cpu-total,host_id={hot},res_type=host usage_active=85.0 {t}",
+            f"cpu,cpu=cpu-total,host_id={cool},res_type=host usage_active=20.0 {t}",
+            f"mem,host_id={hot},res_type=host available={200 * 1024**3}i {t}",
+            f"mem,host_id={cool},res_type=host available={400 * 1024**3}i {t}",
+            f"vm_cpu,vm_id={busy} usage_active=100.0 {t}",
+            f"vm_cpu,vm_id={quiet} usage_active=5.0 {t}",
+        ]
+    return lines
+
+
 def write(url: str, lines: list[str]) -> None:
     answer = requests.post(f"{url}/write", params={"db": "telegraf", "precision": "s"}, data="\n".join(lines),
                            auth=("operator", "operator-pass-123"), timeout=10)
@@ -47,19 +63,7 @@ def busy_cluster(cloudpods, live_url) -> tuple[str, str, str]:
     busy = cloudpods.add_server("cpu-test-vm", hot, vcpu_count=24, vmem_size=1024)
     quiet = cloudpods.add_server("web", hot, vcpu_count=2, vmem_size=2048)
     sync_inventory()  # hosts known, so /write can match their ids
-
-    now = int(time.time())
-    lines = []
-    for t in range(now - 55, now + 1, 10):
-        lines += [
-            f"cpu,cpu=cpu-total,host_id={hot},res_type=host usage_active=85.0 {t}",
-            f"cpu,cpu=cpu-total,host_id={cool},res_type=host usage_active=20.0 {t}",
-            f"mem,host_id={hot},res_type=host available={200 * 1024**3}i {t}",
-            f"mem,host_id={cool},res_type=host available={400 * 1024**3}i {t}",
-            f"vm_cpu,vm_id={busy} usage_active=100.0 {t}",
-            f"vm_cpu,vm_id={quiet} usage_active=5.0 {t}",
-        ]
-    write(live_url, lines)
+    write(live_url, telegraf_lines(hot, cool, busy, quiet))
     return hot, cool, busy
 
 
@@ -98,3 +102,31 @@ def test_a_busy_cloudpods_host_is_relieved_by_a_live_migration(cloudpods, live_u
     vm = Guest.objects.get(name="cpu-test-vm")
     assert vm.host == Host.objects.get(external_id=cool) and vm.status == Guest.Status.RUNNING
     assert Guest.objects.get(name="web").host.external_id == hot
+
+
+def test_metrics_read_from_a_real_influxdb_drive_the_cloudpods_migration(cloudpods, settings, tmp_path, celery_app):  # noqa: F811
+    """The Cloudpods admin's setup: telegraf into InfluxDB, automigrate reads it there (nothing pushed to us)."""
+    from tests.sources import servers
+    from tests.sources.conftest import configure, require
+
+    require("influxdb")
+    influx = servers.start("influxdb", tmp_path / "influxdb")
+    try:
+        configure(settings, "influxdb", influx.url)
+        hot = cloudpods.add_host("test-66-onecloud02", cpu_count=40)
+        cool = cloudpods.add_host("test-69-onecloud01", cpu_count=64, mem_size=512 * 1024)
+        busy = cloudpods.add_server("cpu-test-vm", hot, vcpu_count=24, vmem_size=1024)
+        quiet = cloudpods.add_server("web", hot, vcpu_count=2, vmem_size=2048)
+        influx.write_lines(telegraf_lines(hot, cool, busy, quiet))
+        rule = create_rule({"name": "test-cpu", "metric": CPU, "threshold": 60, "period": "1m"})
+
+        celery_app.send_task("automigrate.tasks.evaluate_rule", args=[rule.pk])
+        wait_for(lambda: Event.objects.filter(action__in=["migrate_success", "migrate_fail", "migrate_error",
+                                                          "find_result_fail"]).exists(),
+                 celery_app, "no migration ended")
+        success = Event.objects.get(action=Event.Action.MIGRATE_SUCCESS)
+        assert success.notes["guest"]["id"] == busy and success.notes["target_host"]["id"] == cool
+        assert success.notes["guest"]["score"] == pytest.approx(60.0)  # 24 vCPUs at 100 % of 40 cores
+        assert cloudpods.server_now(busy)["host_id"] == cool
+    finally:
+        influx.stop()
