@@ -14,6 +14,7 @@ from automigrate.models import (
     MigrationBatch,
     MigrationLock,
     MigrationRule,
+    UserPreference,
 )
 from automigrate.services import rules as rule_service
 
@@ -74,7 +75,12 @@ class MigrationRuleAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     # Search-as-you-type pickers: usable with thousands of hosts and guests.
     autocomplete_fields = ("source_hosts", "target_hosts", "source_guests")
-    readonly_fields = ("created_by", "created_at", "updated_at", "last_evaluated_at", "last_result")
+    readonly_fields = ("created_by_name", "created_at", "updated_at", "last_evaluated_at", "last_result")
+
+    @admin.display(description="created by")
+    def created_by_name(self, rule):
+        # A rule made from the CLI has no account to link; its create event names the actor.
+        return rule_service.creator_name(rule) or "—"
 
     @admin.display(description="threshold")
     def threshold_display(self, rule):
@@ -152,3 +158,28 @@ class MigrationBatchAdmin(ReadOnlyAdmin):
 @admin.register(MigrationLock)
 class MigrationLockAdmin(ReadOnlyAdmin):
     list_display = ("holder", "batch", "acquired_at", "lease_expires_at")
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "time_zone")
+    search_fields = ("user__username", "time_zone")
+
+
+def _celery_schedules_read_only() -> None:
+    """Rule schedules are kept in step with the rules by automigrate.services.schedule: editing
+    them here would silently change when a rule runs. Read-only, and only the task list shown."""
+    from django_celery_beat import models as beat
+
+    for model in (beat.PeriodicTask, beat.IntervalSchedule, beat.CrontabSchedule, beat.SolarSchedule,
+                  beat.ClockedSchedule):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+    @admin.register(beat.PeriodicTask)
+    class PeriodicTaskAdmin(ReadOnlyAdmin):
+        list_display = ("name", "task", "enabled", "interval", "clocked", "last_run_at")
+        search_fields = ("name",)
+
+
+_celery_schedules_read_only()

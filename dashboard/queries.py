@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from automigrate.engine import lifecycle
@@ -265,25 +265,43 @@ SUPERSEDING_ACTIONS = (
 
 
 def pending_recommendations(rule: MigrationRule) -> list[Event]:
-    """The rule's current recommendation, if it still stands: zero or one event.
+    """The rule's current recommendation, if it still stands: zero or one event (see pending_by_rule)."""
+    pending = pending_by_rule([rule]).get(rule.pk)
+    return [pending] if pending else []
 
-    Only the latest ``recommend`` event counts, and only while nothing superseded
-    it: no later event of the rule that re-decided (see SUPERSEDING_ACTIONS; a later
-    approve means it or an older one was executed), and no batch of the rule finished
-    after it. Older recommendations are history, not buttons: approving them would
-    only say "out of date". Two queries.
+
+def pending_by_rule(rules: list[MigrationRule]) -> dict[int, Event]:
+    """rule pk -> its standing recommendation, for every rule that has one. Two queries for any number of rules.
+
+    Only a rule's latest ``recommend`` event counts, complete or partial, and only while
+    nothing superseded it: no later event of the rule that re-decided (SUPERSEDING_ACTIONS;
+    a later approve means it or an older one was executed; the find_result_fail events of a
+    partial plan's own evaluation are written before it, so they do not count), and no batch
+    of the rule finished after it. Older recommendations are history, not buttons.
     """
+    by_pk = {rule.pk: rule for rule in rules}
+    if not by_pk:
+        return {}
     latest = (
-        Event.objects.filter(rule_ref=rule.pk, action=Event.Action.RECOMMEND)
+        Event.objects.filter(rule_ref=OuterRef("pk"), action=Event.Action.RECOMMEND)
+        .order_by("-time", "-id").values("id")[:1]
+    )
+    ids = [
+        event_id for event_id in MigrationRule.objects.filter(pk__in=list(by_pk))
+        .annotate(recommendation=Subquery(latest)).values_list("recommendation", flat=True)
+        if event_id is not None
+    ]
+    later = Event.objects.filter(rule_ref=OuterRef("rule_ref"), action__in=SUPERSEDING_ACTIONS).filter(
+        Q(time__gt=OuterRef("time")) | Q(time=OuterRef("time"), id__gt=OuterRef("id"))
+    )
+    events = (
+        Event.objects.filter(id__in=ids).annotate(superseded=Exists(later))
         .select_related("guest", "source_host", "target_host")
-        .order_by("-time", "-id")
-        .first()
     )
-    if latest is None:
-        return []
-    if rule.last_batch_finished_at is not None and rule.last_batch_finished_at >= latest.time:
-        return []
-    superseded = Event.objects.filter(rule_ref=rule.pk, action__in=SUPERSEDING_ACTIONS).filter(
-        Q(time__gt=latest.time) | Q(time=latest.time, id__gt=latest.pk)
-    )
-    return [] if superseded.exists() else [latest]
+    pending = {}
+    for event in events:
+        finished = by_pk[event.rule_ref].last_batch_finished_at
+        if event.superseded or (finished is not None and finished >= event.time):
+            continue
+        pending[event.rule_ref] = event
+    return pending

@@ -16,8 +16,8 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from automigrate.api import serializers as s
-from automigrate.api.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
 from automigrate.engine.model import CPU, MEM, METRICS
+from automigrate.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule
 from automigrate.services import rules as rule_service
 from automigrate.services import series as series_service

@@ -29,6 +29,7 @@ evaluation, so "checked, nothing new" is visible without an event.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -54,7 +55,7 @@ BUSY = "busy"  # fired again while its own batch is still running
 DISABLED = "disabled"
 
 # Decisions that did nothing are recorded only when they change; never as a reminder.
-_ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING})
+_ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING, BUSY})
 MAX_LISTED = 10  # names listed in a summary before "and N more"
 
 
@@ -92,8 +93,9 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
-    # Settling applies to both modes: a recommendation made on pre-migration samples would be wrong too.
-    early = (_own_batch(rule) if automatic else None) or _settling(rule, now)
+    # Both apply to both modes: a recommendation made while the rule's own (approved) batch
+    # migrates, or on pre-migration samples, would be wrong too.
+    early = _own_batch(rule, now) or _settling(rule, now)
     if early is not None:
         return _finish(rule, early, now)
 
@@ -193,11 +195,21 @@ def _still_planned(rule: MigrationRule, recommended: list[Move], now: datetime) 
 # --- steps -----------------------------------------------------------------
 
 
-def _own_batch(rule: MigrationRule) -> Evaluation | None:
-    """An automatic rule whose batch is still in flight does not look at the cluster."""
+def _own_batch(rule: MigrationRule, now: datetime) -> Evaluation | None:
+    """A rule whose batch (automatic or approved) is still in flight does not look at the cluster.
+
+    Its samples are pre-migration: a decision on them would repeat or undo the batch.
+    Written once per batch ("waiting for batch #N"), not at every check.
+    """
     holder = lock.current()
     if holder.batch_id and holder.batch and holder.batch.rule_id == rule.pk:
-        return Evaluation(rule, BUSY, f"its batch #{holder.batch_id} is still migrating", batch=holder.batch)
+        summary = f"waiting for batch #{holder.batch_id}: its migrations are still running, so the rule decides nothing"
+        summary += " until it has finished and settled"
+        notes = {"reason": "own_batch", "batch": holder.batch_id}
+        decision = _Decision(Event.Action.SKIP, summary, notes, f"own_batch:{holder.batch_id}")
+        evaluation = Evaluation(rule, BUSY, summary, batch=holder.batch, decision=decision)
+        _record(rule, evaluation, [], now)
+        return evaluation
     return None
 
 
@@ -231,13 +243,16 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
 
 
 def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
+    unrelieved = sorted({failure.host for failure in result.failures})
+    partial = f"; partial: leaves {_names(unrelieved)} past the threshold (see find_result_fail)" if unrelieved else ""
     summary = (
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
-        f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
+        f" ({_moves_text(result.moves)}){partial}; approve to execute{_stale_text(stale)}"
     )
     notes = {
         "moves": [_move_notes(move) for move in result.moves],
         "triggered": result.triggered,
+        "unrelieved": unrelieved,
         "stale": stale,
     }
     key = "recommend:" + ";".join(f"{m.guest}:{m.source}>{m.target}" for m in result.moves)
@@ -340,13 +355,17 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
     # A started batch is an action, always recorded; the failures beside it are part of that record.
     if evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
         return
-    decided = [] if decision is None else [
-        record_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, "fingerprint": key})
-    ]
+    # One id for the events of one evaluation, to read them together.
+    marks = {"fingerprint": key, "evaluation": uuid.uuid4().hex}
+    # The failures are written first: a later event of the rule means a later decision, so a
+    # recommendation's own find_result_fail events (its unrelieved hosts) never supersede it.
     failed = [
         record_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
-                     notes={**failure["notes"], "fingerprint": key})
+                     notes={**failure["notes"], **marks})
         for failure in failures
+    ]
+    decided = [] if decision is None else [
+        record_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, **marks})
     ]
     # Listed as before: the hosts that could not be relieved, then what was decided or done.
     evaluation.events = failed + decided + evaluation.events
@@ -354,6 +373,9 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
 
 def _suppressed(rule: MigrationRule, key: str, result: str, now: datetime) -> bool:
     """Whether the rule's latest event already says this (every event of one evaluation carries its key)."""
+    if result == BUSY:
+        # Migration events of the batch come between checks: "waiting" is said once per batch.
+        return Event.objects.filter(rule_ref=rule.pk, action=Event.Action.SKIP, notes__fingerprint=key).exists()
     latest = Event.objects.filter(rule_ref=rule.pk).order_by("-time", "-id").values("notes", "time").first()
     if latest is None or (latest["notes"] or {}).get("fingerprint") != key:
         return False

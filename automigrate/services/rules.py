@@ -175,6 +175,15 @@ def create_rule(data: dict, user=None) -> MigrationRule:
     return rule
 
 
+def creator_name(rule: MigrationRule) -> str:
+    """Who created the rule: the linked user, else the actor its `create` event records (a CLI user,
+    ``cli:alice``, has no account to link); '' if neither is known."""
+    if rule.created_by_id:
+        return rule.created_by.get_username()
+    created = Event.objects.filter(rule_ref=rule.pk, action=Event.Action.CREATE).order_by("time", "id")
+    return created.values_list("user", flat=True).first() or ""
+
+
 def record_rule_created(rule: MigrationRule, user) -> Event:
     _after_change(rule)
     return record_event(

@@ -306,7 +306,8 @@ def test_it_records_a_recommendation_beside_unrelievable_hosts_once(two_hot_host
         assert evaluate.evaluate_rule(rule, now=now + timedelta(seconds=second)).result == evaluate.RECOMMEND
 
     recorded = list(Event.objects.filter(rule_ref=rule.pk).values_list("action", flat=True).order_by("id"))
-    assert recorded == ["create", "recommend", "find_result_fail"]
+    # The failures first: they are the recommendation's own, not a later decision superseding it.
+    assert recorded == ["create", "find_result_fail", "recommend"]
 
 
 # --- the simulator command -------------------------------------------------------------

@@ -23,12 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from automigrate.engine.model import CPU, MEM
+from automigrate.engine.model import METRIC_TYPES
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.services import rules as rule_service
 from automigrate.services.rules import RES_NAME
 
-METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
 TENANT = "system"
 
 
@@ -278,7 +277,7 @@ class Command(BaseCommand):
             ("enabled", str(rule.enabled).lower()),
             ("source_hosts", _join(rule.source_hosts.all())), ("target_hosts", _join(rule.target_hosts.all())),
             ("source_guests", _join(rule.source_guests.all())),
-            ("created_by", rule.created_by.get_username() if rule.created_by else ""),
+            ("created_by", rule_service.creator_name(rule)),
             ("created_at", f"{rule.created_at:%Y-%m-%dT%H:%M:%SZ}"),
             ("updated_at", f"{rule.updated_at:%Y-%m-%dT%H:%M:%SZ}"),
         ]
