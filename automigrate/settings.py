@@ -186,6 +186,8 @@ REST_FRAMEWORK = {
         "automigrate.api.filters.StableOrderingFilter",  # ends on the pk, so pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Services' ValidationError -> 400, refused deletes -> 409, in one place.
+    "EXCEPTION_HANDLER": "automigrate.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "automigrate API",

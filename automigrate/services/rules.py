@@ -6,12 +6,19 @@ the same way and writes its `create` / `update` / `delete` event.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.services.events import record_event
-from automigrate.units import MAX_PERIOD_SECONDS, format_period, parse_period, parse_size, shown_input
+from automigrate.units import (
+    MAX_PERIOD_SECONDS,
+    format_period,
+    format_size,
+    parse_period,
+    parse_size,
+    shown_input,
+)
 
 RES_NAME = "migrationalert"  # the reference's resource name, kept in notes
 EDITABLE_FIELDS = (
@@ -23,10 +30,13 @@ RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
 
 # No host has a petabyte of memory: a larger threshold is a typo (or 1e300).
 MAX_MEM_THRESHOLD_BYTES = 1024**5
+# No host runs usefully with under 64 MiB free: a smaller threshold never fires, and is
+# nearly always a number meant in M or G ("150" for 150G) rather than in bytes.
+MIN_MEM_THRESHOLD_BYTES = 64 * 1024**2
 
 
 def clean_threshold(metric: str, raw) -> float:
-    """CPU: a percent in (0, 100]. Memory: whole bytes in (0, 1P], also written as 8G or 512M."""
+    """CPU: a percent in (0, 100], also written 60%. Memory: whole bytes in [64M, 1P], also written 8G or 512M."""
     if metric == MEM:
         try:
             value = parse_size(raw)
@@ -40,7 +50,16 @@ def clean_threshold(metric: str, raw) -> float:
             )
         if value != int(value):
             raise ValidationError({"threshold": f"'{shown_input(raw)}' is not a whole number of bytes"})
+        if value < MIN_MEM_THRESHOLD_BYTES:
+            bare = isinstance(raw, int | float) or str(raw).strip().replace(".", "", 1).isdigit()
+            hint = f"; write the unit, e.g. {shown_input(raw).strip()}G or {shown_input(raw).strip()}M" if bare else ""
+            raise ValidationError({"threshold": (
+                f"'{shown_input(raw)}' is {format_size(value)}, under 64M: a mem.available threshold"
+                f" that small never fires{hint}"
+            )})
         return value
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        raw = raw.strip()[:-1]  # "60%" as the rules list shows it
     try:
         value = float(raw)
     except (TypeError, ValueError) as exc:
@@ -245,6 +264,10 @@ class ListedByRules(Exception):
     """A host or guest cannot be deleted: rules name it (``str()`` says which)."""
 
 
+class InUse(Exception):
+    """A host or guest cannot be deleted: guests run on it, or its migration history is kept."""
+
+
 def rules_listing(obj: Host | Guest) -> list[MigrationRule]:
     """The rules whose source/target host lists or source guest list name this host or guest."""
     listed = (Q(source_hosts=obj) | Q(target_hosts=obj)) if isinstance(obj, Host) else Q(source_guests=obj)
@@ -266,12 +289,21 @@ def refuse_if_listed(obj: Host | Guest) -> None:
 
 @transaction.atomic
 def delete_unlisted(obj: Host | Guest) -> None:
-    """Delete a host or guest that no rule lists (ListedByRules otherwise; ProtectedError as Django raises it)."""
+    """Delete a host or guest that no rule lists and nothing protects (ListedByRules or InUse otherwise)."""
     # Lock the row first: adding it to a rule's list inserts a row referring to it,
     # which waits for this lock, so no rule can start listing it between check and delete.
     list(type(obj).objects.select_for_update().filter(pk=obj.pk).values_list("pk"))
     refuse_if_listed(obj)
-    obj.delete()
+    try:
+        with transaction.atomic():
+            obj.delete()
+    except ProtectedError as exc:
+        if isinstance(obj, Host):
+            if obj.guests.exists():
+                raise InUse(f"host {obj.name} still has guests: move or delete them first") from exc
+            raise InUse(f"host {obj.name} has migration history, which is kept: "
+                        "set enabled=false or status=offline instead") from exc
+        raise InUse(f"guest {obj.name} has migration history, which is kept: set status=stopped instead") from exc
 
 
 class AmbiguousRule(MigrationRule.MultipleObjectsReturned):
