@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from automigrate.engine import lifecycle, plan
+from automigrate.engine import lifecycle, plan, why_not
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Host, MigrationBatch, MigrationRule
@@ -317,17 +317,28 @@ def _dropped_text(started: execution.BatchStart) -> str:
 
 
 def _failures(rule: MigrationRule, result: Plan, stale: dict, view: ClusterView) -> list[dict]:
-    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes (not yet written)."""
+    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes (not yet written).
+
+    Each names every candidate guest of its host with its reason and numbers (why_not),
+    so "nothing moved" always says which guests were considered and why each stayed.
+    """
     values = {item["host"]: item["value"] for item in result.triggered}
     failures = []
+    explained: set[str] = set()
     for failure in result.failures:
         value = values.get(failure.host)
         where = f"{failure.host} at {fmt_value(rule.metric, value)}" if value is not None else failure.host
+        rows = why_not.candidates(result, failure.host)
+        summary = f"{where}: {_clip(failure.notes)}"
+        if failure.host not in explained:
+            # Once per host: the guest-level notes of the same host would only repeat it.
+            summary += f"; why not, per guest: {why_not.summary(rows)}"
+            explained.add(failure.host)
         failures.append({
-            "summary": f"{where}: {_clip(failure.notes)}{_stale_text(stale)}",
+            "summary": summary + _stale_text(stale),
             "source_host": _host(view, failure.host),
             "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
-                      "threshold": rule.threshold, "stale": stale},
+                      "threshold": rule.threshold, "candidates": rows, "stale": stale},
         })
     return failures
 

@@ -17,6 +17,8 @@ def render_notes(event):
     """An event's notes as a table or a line, with the raw JSON behind a <details>."""
     notes = event.notes
     context = {"event": event, "raw": event_notes.raw_json(notes)}
+    if isinstance(notes, dict) and isinstance(notes.get("candidates"), list):
+        context["candidates"] = [c for c in notes["candidates"] if isinstance(c, dict)]
     failures = [parsed for text in event_notes.failure_texts(notes)
                 if (parsed := event_notes.parse_find_result_fail(text)) is not None]
     if failures:
