@@ -103,6 +103,7 @@ def rule_list(params) -> dict:
         MigrationRule.objects.annotate(
             source_count=Count("source_hosts", distinct=True),
             target_count=Count("target_hosts", distinct=True),
+            guest_count=Count("source_guests", distinct=True),
         ).order_by("name")
     )
     lock, states = _lock_and_states(rules)
