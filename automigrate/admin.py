@@ -15,6 +15,8 @@ from automigrate.models import (
     MigrationLock,
     MigrationRule,
     UserPreference,
+    Webhook,
+    WebhookDelivery,
 )
 from automigrate.services import rules as rule_service
 
@@ -164,6 +166,42 @@ class MigrationLockAdmin(ReadOnlyAdmin):
 class UserPreferenceAdmin(admin.ModelAdmin):
     list_display = ("user", "time_zone")
     search_fields = ("user__username", "time_zone")
+
+
+class DeliveryInline(admin.TabularInline):
+    """The delivery log, newest first: each attempt's status and error."""
+
+    model = WebhookDelivery
+    fields = ("created_at", "action", "event", "state", "attempts", "last_status", "last_error", "next_attempt_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("event")
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "enabled", "actions", "signed")
+    list_filter = ("enabled",)
+    search_fields = ("name", "url")
+    inlines = [DeliveryInline]
+
+    @admin.display(boolean=True, description="signed")
+    def signed(self, hook):
+        return bool(hook.secret)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "webhook", "action", "state", "attempts", "last_status", "last_error")
+    list_filter = ("state", "action", "webhook")
+    list_select_related = ("webhook",)
+    date_hierarchy = "created_at"
 
 
 def _celery_schedules_read_only() -> None:

@@ -256,7 +256,23 @@ AUTOMIGRATE = {
     "INGEST_HOST_TAGS": env_list("AUTOMIGRATE_INGEST_HOST_TAGS", "host_id,host"),
     "INGEST_GUEST_TAGS": env_list("AUTOMIGRATE_INGEST_GUEST_TAGS", "vm_id"),
     "INGEST_AUTO_REGISTER_HOSTS": env_bool("AUTOMIGRATE_INGEST_AUTO_REGISTER_HOSTS", False),
+    # Notifications (automigrate.services.notify): webhook retries, and e-mail to staff users.
+    "WEBHOOK_MAX_ATTEMPTS": int(env_number("AUTOMIGRATE_WEBHOOK_MAX_ATTEMPTS", 6)),
+    "WEBHOOK_RETRY_BASE_SECONDS": env_number("AUTOMIGRATE_WEBHOOK_RETRY_BASE_SECONDS", 30),
+    "EMAIL_STAFF": env_bool("AUTOMIGRATE_EMAIL_STAFF", False),
+    "EMAIL_ACTIONS": env_list("AUTOMIGRATE_EMAIL_ACTIONS", "migrate_fail,migrate_error"),
+    # /metrics for Prometheus: a bearer token, and/or client addresses allowed without one.
+    "METRICS_TOKEN": os.environ.get("AUTOMIGRATE_METRICS_TOKEN", ""),
+    "METRICS_ALLOW": env_list("AUTOMIGRATE_METRICS_ALLOW", "127.0.0.1,::1"),
 }
+
+# E-mail (notifications to staff): Django's own settings from the environment.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env_number("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "automigrate@localhost")
 
 LOGGING = {
     "version": 1,

@@ -47,3 +47,20 @@ def prune_samples() -> str:
 
     hosts, guests = metrics.prune_samples()
     return f"pruned {hosts} host and {guests} guest samples"
+
+
+@shared_task(name="automigrate.tasks.deliver_webhook", bind=True, ignore_result=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> str:
+    from automigrate.services import notify
+
+    wait = notify.deliver(delivery_id)
+    if wait is not None:
+        raise self.retry(countdown=wait)  # back-off; the delivery row counts the attempts
+    return f"delivery {delivery_id} done"
+
+
+@shared_task(name="automigrate.tasks.retry_webhooks", ignore_result=True)
+def retry_webhooks() -> str:
+    from automigrate.services import notify
+
+    return f"re-queued {notify.retry_due()} webhook deliveries"

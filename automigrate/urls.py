@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from automigrate import metrics_view
 from automigrate.api import ingest
 
 urlpatterns = [
@@ -12,5 +13,6 @@ urlpatterns = [
     # InfluxDB 1.x-compatible metrics endpoints, at InfluxDB's paths so clients need only a URL.
     path("write", ingest.write, name="influx-write"),
     path("ping", ingest.ping, name="influx-ping"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("", include("dashboard.urls")),
 ]

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from automigrate.engine.model import METRIC_TYPES, METRICS
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook, WebhookDelivery
 from automigrate.units import format_period
 
 
@@ -265,3 +265,35 @@ class EvaluationSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                   help_text="HMAC-SHA256 key for X-Automigrate-Signature; never read back")
+    signed = serializers.SerializerMethodField(help_text="whether a secret is set")
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "name", "url", "actions", "enabled", "secret", "signed", "created_at"]
+
+    def get_signed(self, hook: Webhook) -> bool:
+        return bool(hook.secret)
+
+    def validate_actions(self, value):
+        allowed = set(Event.Action.values)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise serializers.ValidationError('actions are a list of event actions, e.g. ["migrate_fail"]')
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown action(s) {', '.join(unknown)}: use {', '.join(sorted(allowed))}"
+            )
+        return value
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "webhook", "event", "action", "state", "attempts", "last_status", "last_error",
+                  "next_attempt_at", "created_at", "delivered_at"]
+        read_only_fields = fields

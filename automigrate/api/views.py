@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from automigrate.api import serializers as s
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook
+from automigrate.permissions import StaffOnly
 from automigrate.services import rules as rule_service
 from automigrate.services import series as series_service
 from automigrate.services.evaluate import approve_recommendation, evaluate_rule, preview_rule
@@ -254,3 +255,21 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "start": start, "end": end, "bucket_seconds": series.bucket_seconds,
             "times": series.times, "values": series.values,
         }).data)
+
+
+@extend_schema_view(deliveries=extend_schema(responses=s.WebhookDeliverySerializer(many=True)))
+class WebhookViewSet(viewsets.ModelViewSet):
+    """Webhooks: a JSON POST per chosen event, signed with the secret, retried with back-off. Staff only."""
+
+    queryset = Webhook.objects.order_by("name")
+    serializer_class = s.WebhookSerializer
+    permission_classes = [StaffOnly]
+    search_fields = ["name", "url"]
+    ordering_fields = ["name", "created_at"]
+
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def deliveries(self, request, pk=None):
+        """The delivery log of this webhook, newest first."""
+        queryset = self.get_object().deliveries.order_by("-created_at", "-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)

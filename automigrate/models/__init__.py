@@ -4,6 +4,8 @@ from automigrate.models.metrics import GuestSample, HostSample
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
 from automigrate.models.preferences import UserPreference
 from automigrate.models.rules import MigrationRule
+from automigrate.models.telemetry import MetricCounter
+from automigrate.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "Event",
@@ -11,9 +13,12 @@ __all__ = [
     "GuestSample",
     "Host",
     "HostSample",
+    "MetricCounter",
     "Migration",
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
     "UserPreference",
+    "Webhook",
+    "WebhookDelivery",
 ]

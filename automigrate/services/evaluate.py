@@ -29,6 +29,7 @@ evaluation, so "checked, nothing new" is visible without an event.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ from automigrate.engine import lifecycle, plan, why_not
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Host, MigrationBatch, MigrationRule
-from automigrate.services import execution, lock
+from automigrate.services import execution, lock, telemetry
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import ClusterView, build_view
 
@@ -88,8 +89,17 @@ class _Decision:
 
 
 def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None) -> Evaluation:
-    """Evaluate ``rule`` once: decide, record events, and in automatic mode start the migrations."""
-    now = now or timezone.now()
+    """Evaluate ``rule`` once: decide, record events, and in automatic mode start the migrations.
+
+    Counted for /metrics: by result, with its duration (services.telemetry).
+    """
+    started = time.monotonic()
+    evaluation = _evaluate(rule, user, now or timezone.now())
+    telemetry.evaluation(evaluation.result, time.monotonic() - started)
+    return evaluation
+
+
+def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
@@ -99,7 +109,11 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     if early is not None:
         return _finish(rule, early, now)
 
-    view = build_view(rule, now)
+    try:
+        view = build_view(rule, now)
+    except Exception:
+        telemetry.increment("metric_source_errors", source=str(settings.AUTOMIGRATE["METRIC_SOURCE"]))
+        raise
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)
     if result.result == NOT_TRIGGERED:
