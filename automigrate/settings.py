@@ -280,5 +280,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # `make run` (automigrate.runner): request lines only for errors, not every live refresh.
+        "django.server": {"level": "WARNING" if env_bool("AUTOMIGRATE_QUIET_REQUESTS", False) else "INFO"},
+        # The embedded filesystem broker has no host name; kombu warns about that at every start.
+        "kombu.connection": {"level": "ERROR" if CELERY_BROKER_URL.startswith("filesystem://") else "WARNING"},
+    },
 }
