@@ -49,6 +49,7 @@ def overview(params) -> dict:
             "cpu_hot": sum(row.cpu_hot for row in rows),
             "mem_hot": sum(row.mem_hot for row in rows),
             "no_data": sum(row.no_data for row in rows),
+            "settling": sum(row.settling for row in rows),
             "in_flight": queries.in_flight_count(),
             "rules": len(watching.rules),
         },
