@@ -59,8 +59,9 @@ def deliver_webhook(self, delivery_id: int) -> str:
     return f"delivery {delivery_id} done"
 
 
-@shared_task(name="automigrate.tasks.retry_webhooks", ignore_result=True)
-def retry_webhooks() -> str:
+@shared_task(name="automigrate.tasks.check_notifications", ignore_result=True)
+def check_notifications() -> str:
     from automigrate.services import notify
 
-    return f"re-queued {notify.retry_due()} webhook deliveries"
+    conditions = notify.check_conditions()
+    return f"re-queued {notify.retry_due()} webhook deliveries; {len(conditions)} condition alert(s)"

@@ -280,7 +280,9 @@ class WebhookSerializer(serializers.ModelSerializer):
         return bool(hook.secret)
 
     def validate_actions(self, value):
-        allowed = set(Event.Action.values)
+        from automigrate.services.notify import CONDITIONS
+
+        allowed = set(Event.Action.values) | set(CONDITIONS)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise serializers.ValidationError('actions are a list of event actions, e.g. ["migrate_fail"]')
         unknown = sorted(set(value) - allowed)

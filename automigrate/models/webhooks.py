@@ -12,7 +12,8 @@ class Webhook(models.Model):
     url = models.URLField(max_length=500, help_text="receives a JSON POST per event")
     actions = models.JSONField(
         default=list, blank=True,
-        help_text="event actions to send, e.g. [\"migrate_fail\", \"find_result_fail\"]; empty: "
+        help_text="event actions to send, e.g. [\"migrate_fail\", \"find_result_fail\"], and the conditions"
+                  " lock_overdue (lock held past its lease) and source_down (no samples); empty: "
                   + ", ".join(DEFAULT_ACTIONS),
     )
     secret = models.CharField(

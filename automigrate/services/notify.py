@@ -130,6 +130,65 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
 
 
+# Conditions that are not events: checked every minute by beat (tasks.check_notifications),
+# sent once per occurrence to webhooks that list them.
+LOCK_OVERDUE = "lock_overdue"
+SOURCE_DOWN = "source_down"
+CONDITIONS = (LOCK_OVERDUE, SOURCE_DOWN)
+
+
+def check_conditions(now: datetime | None = None) -> list[WebhookDelivery]:
+    """The lock held past its lease, and the metric source silent: one delivery per occurrence."""
+    now = now or timezone.now()
+    found = [condition for condition in (_lock_overdue(now), _source_down(now)) if condition is not None]
+    deliveries = []
+    for action, key, summary in found:
+        for hook in Webhook.objects.filter(enabled=True):
+            if action not in (hook.actions or ()):
+                continue  # conditions are sent only to webhooks that ask for them
+            if WebhookDelivery.objects.filter(webhook=hook, action=action, payload__key=key).exists():
+                continue  # this occurrence was sent already
+            body = {"action": action, "key": key, "time": now.isoformat(), "summary": summary}
+            deliveries.append(WebhookDelivery.objects.create(webhook=hook, action=action, payload=body))
+    if deliveries:
+        ids = [delivery.pk for delivery in deliveries]
+        transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
+def _lock_overdue(now: datetime) -> tuple[str, str, str] | None:
+    from automigrate.models import MigrationLock
+
+    holder = MigrationLock.objects.filter(pk=MigrationLock.SINGLETON_ID).first()
+    if holder is None or not holder.batch_id or holder.lease_expires_at is None or holder.lease_expires_at >= now:
+        return None
+    return (LOCK_OVERDUE, f"batch:{holder.batch_id}:{holder.lease_expires_at.isoformat()}",
+            f"batch #{holder.batch_id} ({holder.holder}) holds the migration lock past its lease,"
+            f" which ended at {holder.lease_expires_at.isoformat()}")
+
+
+def _source_down(now: datetime) -> tuple[str, str, str] | None:
+    from automigrate.models import Host
+    from automigrate.services import metrics
+
+    silent_for = 3 * float(_setting("SAMPLE_INTERVAL_SECONDS")) + 60
+    if not Host.objects.filter(enabled=True).exists():
+        return None
+    try:
+        means = metrics.host_means(int(silent_for), now)
+    except Exception as exc:  # the source itself failing is the condition too
+        from automigrate.services import telemetry
+
+        telemetry.increment("metric_source_errors", source=str(_setting("METRIC_SOURCE")))
+        return (SOURCE_DOWN, f"error:{now:%Y-%m-%dT%H}", f"the metric source fails: {type(exc).__name__}: {exc}")
+    if means:
+        return None
+    # One alert per hour of silence at most: the key changes each hour it lasts.
+    return (SOURCE_DOWN, f"silent:{now:%Y-%m-%dT%H}",
+            f"no host sent a sample in the last {silent_for:.0f} s: is the metric source ({_setting('METRIC_SOURCE')})"
+            " or telegraf down?")
+
+
 def retry_due(now: datetime | None = None) -> int:
     """Re-queue pending deliveries whose retry time passed (a worker restart loses countdown tasks)."""
     now = now or timezone.now()

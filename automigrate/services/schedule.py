@@ -22,7 +22,7 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
-    ("automigrate: retry webhooks", "automigrate.tasks.retry_webhooks", 60),
+    ("automigrate: notifications", "automigrate.tasks.check_notifications", 60),
 )
 
 

@@ -156,3 +156,31 @@ def test_the_webhook_api_is_for_staff_and_never_shows_the_secret(client, staff, 
     assert bad.status_code == 400 and "unknown action(s) explode" in bad.json()["actions"][0]
     log = client.get(f"/api/webhooks/{created.json()['id']}/deliveries/")
     assert log.status_code == 200 and log.json()["results"] == []
+
+
+def test_conditions_lock_overdue_and_source_down_are_sent_once(receiver, by_hand, make_host):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from automigrate.models import MigrationBatch, MigrationLock
+
+    server = receiver()
+    hook = Webhook.objects.create(name="pager", url=server.url, actions=["lock_overdue", "source_down"])
+    Webhook.objects.create(name="events-only", url=server.url)  # default actions: no conditions
+    make_host("quiet-host")  # enabled, but no samples at all: the source is down
+    now = timezone.now()
+    batch = MigrationBatch.objects.create(rule_name="r", started_at=now - timedelta(hours=1))
+    MigrationLock.objects.filter(pk=MigrationLock.SINGLETON_ID).update(
+        batch=batch, holder="r", acquired_at=now - timedelta(hours=1), lease_expires_at=now - timedelta(minutes=5))
+
+    first = notify.check_conditions(now)
+    assert sorted(d.action for d in first) == ["lock_overdue", "source_down"]
+    assert all(d.webhook == hook for d in first)
+    assert notify.check_conditions(now + timedelta(seconds=60)) == []  # the same occurrence: not again
+    for delivery in first:
+        assert notify.deliver(delivery.pk) is None
+    bodies = sorted(json.loads(body)["action"] for _, body in server.requests)
+    assert bodies == ["lock_overdue", "source_down"]
+    lock_body = next(json.loads(b) for _, b in server.requests if b"lock_overdue" in b)
+    assert f"batch #{batch.pk}" in lock_body["summary"] and "past its lease" in lock_body["summary"]
