@@ -54,8 +54,9 @@ def observe(name: str, seconds: float, buckets: tuple[float, ...], **labels: str
 
 
 def evaluation(result: str, seconds: float) -> None:
-    increment("evaluations", result=result)
-    observe("evaluation_duration_seconds", seconds, EVALUATION_BUCKETS)
+    with transaction.atomic():  # one commit for the three rows, not three
+        increment("evaluations", result=result)
+        observe("evaluation_duration_seconds", seconds, EVALUATION_BUCKETS)
 
 
 def _parse(key: str) -> dict[str, str]:
