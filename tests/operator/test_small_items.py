@@ -66,3 +66,27 @@ def test_the_example_files_run_as_the_readme_says():
     assert json.loads(simulate.stdout)["migrations"] >= 1
     readme = (ROOT / "README.md").read_text()
     assert "../shared/" not in readme and "examples/trace.json" in readme
+
+
+@pytest.mark.django_db
+def test_the_event_log_refreshes_in_place_and_the_clock_is_the_servers(viewer_client):
+    from automigrate.services.events import record_event
+
+    page = viewer_client.get(reverse("dashboard:events")).content.decode()
+    assert f'data-live-url="{reverse("dashboard:events-live")}"' in page
+    record_event("skip", "a fresh decision")
+    live = viewer_client.get(reverse("dashboard:events-live"), {"action": "skip"}).json()
+    assert "a fresh decision" in live["fragments"]["events-table"]
+    assert live["clock"].endswith(" UTC")
+
+
+@pytest.mark.django_db
+def test_the_display_zone_is_chosen_stored_and_used(viewer_client, viewer):
+    from automigrate.models import UserPreference
+
+    bad = viewer_client.post(reverse("dashboard:preferences"), {"time_zone": "Mars/Base"})
+    assert "is not a time zone" in bad.content.decode() and not UserPreference.objects.exists()
+    viewer_client.post(reverse("dashboard:preferences"), {"time_zone": "America/New_York"})
+    assert UserPreference.objects.get(user=viewer).time_zone == "America/New_York"
+    html = viewer_client.get(reverse("dashboard:events")).content.decode()
+    assert "Since (America/New_York)" in html and ">America/New_York</a>" in html
