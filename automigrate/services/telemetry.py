@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, FloatField, Q, Sum, When
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -34,29 +34,49 @@ def _labels(labels: dict[str, str]) -> str:
 
 def increment(name: str, amount: float = 1, **labels: str) -> None:
     """Add ``amount`` to a counter (created at 0 the first time)."""
-    if amount == 0:
+    bump([(name, labels, amount)])
+
+
+def bump(items: list[tuple[str, dict[str, str], float]]) -> None:
+    """Add to several counters in one UPDATE (rows that do not exist yet are created first)."""
+    items = [(name, _labels(labels), amount) for name, labels, amount in items if amount]
+    if not items:
         return
-    key = _labels(labels)
-    if MetricCounter.objects.filter(name=name, labels=key).update(value=F("value") + amount):
+    keys = Q()
+    for name, key, _ in items:
+        keys |= Q(name=name, labels=key)
+    added = Case(*(When(name=name, labels=key, then=F("value") + amount) for name, key, amount in items),
+                 default=F("value"), output_field=FloatField())
+    if MetricCounter.objects.filter(keys).update(value=added) == len(items):
         return
-    try:
-        with transaction.atomic():
-            MetricCounter.objects.create(name=name, labels=key, value=amount)
-    except IntegrityError:  # another process created it first
-        MetricCounter.objects.filter(name=name, labels=key).update(value=F("value") + amount)
+    # First use of some counter: create the missing rows at 0 (another process may race us), then add.
+    # The UPDATE above already added to the rows that existed.
+    existing = set(MetricCounter.objects.filter(keys).values_list("name", "labels"))
+    for name, key, amount in items:
+        if (name, key) in existing:
+            continue
+        try:
+            with transaction.atomic():
+                MetricCounter.objects.create(name=name, labels=key, value=amount)
+        except IntegrityError:  # created by another process meanwhile
+            MetricCounter.objects.filter(name=name, labels=key).update(value=F("value") + amount)
+
+
+def _observation(name: str, seconds: float, buckets: tuple[float, ...], labels: dict[str, str]) -> list:
+    le = next((bound for bound in buckets if seconds <= bound), None)
+    return [(f"{name}_bucket", {**labels, "le": "+Inf" if le is None else repr(le)}, 1),
+            (f"{name}_sum", labels, seconds)]
 
 
 def observe(name: str, seconds: float, buckets: tuple[float, ...], **labels: str) -> None:
-    """One histogram observation: its bucket counters, _sum and _count."""
-    le = next((bound for bound in buckets if seconds <= bound), None)
-    increment(f"{name}_bucket", le="+Inf" if le is None else repr(le), **labels)
-    increment(f"{name}_sum", seconds, **labels)
+    """One histogram observation: its bucket's counter and the _sum."""
+    bump(_observation(name, seconds, buckets, labels))
 
 
 def evaluation(result: str, seconds: float) -> None:
-    with transaction.atomic():  # one commit for the three rows, not three
-        increment("evaluations", result=result)
-        observe("evaluation_duration_seconds", seconds, EVALUATION_BUCKETS)
+    """One evaluation: its result counter and duration histogram, in one UPDATE once the rows exist."""
+    bump([("evaluations", {"result": result}, 1),
+          *_observation("evaluation_duration_seconds", seconds, EVALUATION_BUCKETS, {})])
 
 
 def _parse(key: str) -> dict[str, str]:

@@ -219,7 +219,7 @@ def test_it_records_the_migrations_a_lease_takeover_cancelled(two_hot_hosts):
     assert fail.guest.name == "big-vm"
     assert f"batch #{old.pk} lost the migration lock" in fail.summary
     assert f"batch #{new.pk} of rule cpu-rule took it over" in fail.summary
-    assert fail.summary.startswith("big-vm (2 vCPU, 16384 MB) migration hot-mem → spare-1 cancelled")
+    assert fail.summary.startswith("big-vm (2 vCPU, 16.0 GiB) migration hot-mem → spare-1 cancelled")
 
 
 # --- the lock row and lost races --------------------------------------------------

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core import mail
 
-from automigrate.celery import app as celery_app
+from automigrate import tasks
 from automigrate.models import Event, Webhook, WebhookDelivery
 from automigrate.services import notify
 from automigrate.services.events import record_event
@@ -64,13 +64,13 @@ def receiver():
 
 
 @pytest.fixture
-def eager(settings):
-    """Celery runs the delivery task in this process (retries too, without their countdown)."""
+def eager(settings, monkeypatch):
+    """The Celery delivery task runs in this process (its retries too, without their countdown).
+
+    ``apply`` runs a task eagerly whatever app is current (other tests make their own apps).
+    """
     settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "WEBHOOK_MAX_ATTEMPTS": 4, "WEBHOOK_RETRY_BASE_SECONDS": 30}
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+    monkeypatch.setattr(notify, "_enqueue", lambda ids: [tasks.deliver_webhook.apply(args=[i]) for i in ids])
 
 
 @pytest.fixture
