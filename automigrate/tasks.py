@@ -65,3 +65,17 @@ def check_notifications() -> str:
 
     conditions = notify.check_conditions()
     return f"re-queued {notify.retry_due()} webhook deliveries; {len(conditions)} condition alert(s)"
+
+
+@shared_task(name="automigrate.tasks.sync_inventory", ignore_result=True)
+def sync_inventory() -> str:
+    from automigrate.services import inventory
+
+    return str(inventory.sync_inventory())
+
+
+@shared_task(name="automigrate.tasks.sample_metrics", ignore_result=True)
+def sample_metrics() -> str:
+    from automigrate.services import metrics
+
+    return metrics.sample_source()

@@ -1,6 +1,6 @@
 from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
-from automigrate.models.metrics import GuestSample, HostSample
+from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
 from automigrate.models.preferences import UserPreference
 from automigrate.models.rules import MigrationRule
@@ -18,6 +18,7 @@ __all__ = [
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
+    "SourceCounters",
     "UserPreference",
     "Webhook",
     "WebhookDelivery",

@@ -41,7 +41,7 @@ from automigrate.engine import lifecycle, plan, why_not
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Host, MigrationBatch, MigrationRule
-from automigrate.services import execution, lock, telemetry
+from automigrate.services import execution, inventory, lock, telemetry
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import ClusterView, build_view
 
@@ -109,6 +109,9 @@ def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
     if early is not None:
         return _finish(rule, early, now)
 
+    # A platform's inventory is read right before deciding, so guests are planned where they
+    # run now; a platform that does not answer leaves the database as it was (bounded).
+    inventory.sync_inventory()
     try:
         view = build_view(rule, now)
     except Exception:

@@ -332,6 +332,8 @@ def _check_one(migration: Migration, driver: MigrationDriver, now: datetime) -> 
     except Exception:  # a flaky driver: keep polling until the deadline decides
         log.exception("driver %s failed polling migration #%s", driver.name, migration.pk)
         result = None
+    if result is not None and result.progress is not None and result.status not in (SUCCEEDED, FAILED):
+        Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(progress=result.progress)
     if result is not None and result.status == SUCCEEDED:
         if result.host_name and result.host_name != migration.target.name:
             return _fail(migration, now, f"the guest ended on {result.host_name} instead of {migration.target.name}",

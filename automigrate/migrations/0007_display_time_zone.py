@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automigrate', '0004_keep_migration_history'),
+        ('automigrate', '0006_libvirt'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automigrate', '0005_display_time_zone'),
+        ('automigrate', '0007_display_time_zone'),
     ]
 
     operations = [
