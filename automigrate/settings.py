@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "automigrate.middleware.DisplayTimeZoneMiddleware",
+    "automigrate.middleware.FriendlyNotFoundMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -134,6 +136,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Admin and {{ value }} render times as the dashboard does: 2026-12-01 19:26 UTC (automigrate.clock).
+FORMAT_MODULE_PATH = ["automigrate.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
@@ -183,6 +187,8 @@ REST_FRAMEWORK = {
         "automigrate.api.filters.StableOrderingFilter",  # ends on the pk, so pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Services' ValidationError -> 400, refused deletes -> 409, in one place.
+    "EXCEPTION_HANDLER": "automigrate.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "automigrate API",
@@ -315,7 +321,23 @@ AUTOMIGRATE = {
         # After a timeout's cancel, how long the watcher waits for the server to settle.
         "CANCEL_SETTLE_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_CANCEL_SETTLE_SECONDS", 30),
     },
+    # Notifications (automigrate.services.notify): webhook retries, and e-mail to staff users.
+    "WEBHOOK_MAX_ATTEMPTS": int(env_number("AUTOMIGRATE_WEBHOOK_MAX_ATTEMPTS", 6)),
+    "WEBHOOK_RETRY_BASE_SECONDS": env_number("AUTOMIGRATE_WEBHOOK_RETRY_BASE_SECONDS", 30),
+    "EMAIL_STAFF": env_bool("AUTOMIGRATE_EMAIL_STAFF", False),
+    "EMAIL_ACTIONS": env_list("AUTOMIGRATE_EMAIL_ACTIONS", "migrate_fail,migrate_error"),
+    # /metrics for Prometheus: a bearer token, and/or client addresses allowed without one.
+    "METRICS_TOKEN": os.environ.get("AUTOMIGRATE_METRICS_TOKEN", ""),
+    "METRICS_ALLOW": env_list("AUTOMIGRATE_METRICS_ALLOW", "127.0.0.1,::1"),
 }
+
+# E-mail (notifications to staff): Django's own settings from the environment.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env_number("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "automigrate@localhost")
 
 LOGGING = {
     "version": 1,
@@ -323,5 +345,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # `make run` (automigrate.runner): request lines only for errors, not every live refresh.
+        "django.server": {"level": "WARNING" if env_bool("AUTOMIGRATE_QUIET_REQUESTS", False) else "INFO"},
+        # The embedded filesystem broker has no host name; kombu warns about that at every start.
+        "kombu.connection": {"level": "ERROR" if CELERY_BROKER_URL.startswith("filesystem://") else "WARNING"},
+    },
 }

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.authtoken.models import Token
 
 from automigrate.permissions import is_operator
+from automigrate.services import telemetry
 from automigrate.services.ingest import IngestError, IngestResult, ingest
 
 # InfluxDB's own default max-body-size is 25 MB; telegraf batches are far smaller.
@@ -173,9 +174,12 @@ def write(request: HttpRequest) -> HttpResponse:
     try:
         result = ingest(_read_body(request), request.GET.get("precision", ""))
     except BodyTooLarge:
+        telemetry.increment("samples_refused", reason="request_too_large")
         return _error(413, f"request too large: at most {MAX_BODY_BYTES} bytes (uncompressed)")
     except IngestError as exc:
+        telemetry.increment("samples_refused", reason="request_refused")
         return _error(exc.status, exc.message)
+    _count(result)
     counts = {
         "X-Automigrate-Stored": str(result.stored),
         "X-Automigrate-Ignored-Fields": str(result.ignored_fields),
@@ -184,6 +188,15 @@ def write(request: HttpRequest) -> HttpResponse:
         # Like InfluxDB's partial write: the known samples are stored, the rest named.
         return _error(400, _partial_write_message(result), **counts)
     return HttpResponse(status=204, headers={**VERSION_HEADER, **counts})
+
+
+def _count(result: IngestResult) -> None:
+    """Samples stored and refused, for /metrics (services.telemetry)."""
+    telemetry.increment("samples_ingested", result.host_samples, kind="host")
+    telemetry.increment("samples_ingested", result.guest_samples, kind="guest")
+    telemetry.increment("samples_refused", result.dropped, reason="dropped")
+    unknown = len(result.unknown_hosts) + len(result.unknown_guests)
+    telemetry.increment("samples_refused", unknown, reason="unknown_name")
 
 
 @csrf_exempt

@@ -13,6 +13,7 @@ router.register("rules", views.RuleViewSet)
 router.register("events", views.EventViewSet)
 router.register("migrations", views.MigrationViewSet)
 router.register("metrics", views.MetricsViewSet, basename="metrics")
+router.register("webhooks", views.WebhookViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook
 from automigrate.services.events import record_event
 from automigrate.services.rules import create_rule
 
@@ -118,5 +118,5 @@ def fuzz(operation, headers: dict[str, str]):
 def existing_ids(path: str) -> list[int]:
     resource = path.split("/")[2]
     model = {"hosts": Host, "metrics": Host, "guests": Guest, "rules": MigrationRule, "events": Event,
-             "migrations": Migration}[resource]
+             "migrations": Migration, "webhooks": Webhook}[resource]
     return list(model.objects.order_by("pk").values_list("pk", flat=True))
