@@ -315,16 +315,22 @@ AXES_HTTP_RESPONSE_CODE = 429
 # the client's to forge. Behind a proxy every client shares the proxy's address,
 # so the lock-out is then per username.
 
-# Script, style, images, fonts, connections: our own origin only. No inline
-# script; the pages set widths through CSSOM (static/dashboard/live.js), not
-# style attributes. Plotly draws with inline style attributes and a <style>
-# element of its own, and Swagger UI styles through React; so styles, only,
-# may be inline (style-src-attr/-elem). Plotly's data: images (the mode bar's logo) are allowed.
+# Script, style, images, fonts, connections: our own origin only, nothing
+# inline. The pages set widths through CSSOM (static/dashboard/live.js), not
+# style attributes; Swagger UI's page style is a file (templates/drf_spectacular/).
+# Plotly.js adds an *empty* <style> element and fills it through CSSOM
+# (insertRule, which CSP does not govern): the hash of the empty string allows
+# exactly that element and no inline style with any content.
+EMPTY_INLINE_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+# plotly.min.js (of the pinned plotly) also adds MapLibre's fixed style sheet
+# as it loads; we draw no maps, but the browser would log each refusal. Its
+# hash allows that one text only (the browser test fails if a new Plotly changes it).
+PLOTLY_MAPLIBRE_STYLE = "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", EMPTY_INLINE_STYLE, PLOTLY_MAPLIBRE_STYLE, "'report-sample'"],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
