@@ -52,22 +52,6 @@ class RedactingServerFormatter(ServerFormatter):
         return redact(super().format(record))
 
 
-def gunicorn_logger_class():
-    """gunicorn's Logger with the request line and query string masked (see gunicorn.conf.py)."""
-    from gunicorn.glogging import Logger
-
-    class RedactingGunicornLogger(Logger):
-        def atoms(self, resp, req, environ, request_time):
-            atoms = super().atoms(resp, req, environ, request_time)
-            for key in ("r", "q"):
-                if isinstance(atoms.get(key), str):
-                    atoms[key] = redact(atoms[key])
-            atoms.pop("{authorization}i", None)
-            return atoms
-
-    return RedactingGunicornLogger
-
-
 class SafeReporterFilter(SafeExceptionReporterFilter):
     """Django's filter, also active under DEBUG, also masking passwords inside URLs.
 
@@ -84,6 +68,18 @@ class SafeReporterFilter(SafeExceptionReporterFilter):
     def cleanse_setting(self, key: Any, value: Any) -> Any:
         cleansed = super().cleanse_setting(key, value)
         return redact(cleansed) if isinstance(cleansed, str) else cleansed
+
+    def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame) -> list[tuple[str, Any]]:
+        """Also masks variables named like secrets (``password``, ``conn_params['password']``) that no
+        ``@sensitive_variables`` marks: a database driver's frames hold the password in plain text."""
+        cleansed = []
+        for name, value in super().get_traceback_frame_variables(request, tb_frame):
+            if self.hidden_settings.search(name):
+                value = self.cleansed_substitute
+            elif isinstance(value, (dict, list, tuple)):
+                value = self.cleanse_setting("", value)
+            cleansed.append((name, value))
+        return cleansed
 
     def cleanse_special_types(self, request: HttpRequest | None, value: Any) -> Any:
         value = super().cleanse_special_types(request, value)
