@@ -311,6 +311,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "automigrate.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
+# Log who was locked out and from where (passwords are never logged), without
+# a start-up banner on every manage.py command.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_VERBOSE = False
 # The address is REMOTE_ADDR (axes without django-ipware): X-Forwarded-For is
 # the client's to forge. Behind a proxy every client shares the proxy's address,
 # so the lock-out is then per username.
