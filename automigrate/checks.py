@@ -8,15 +8,30 @@ deploy scripts) now names the setting and what it may be.
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from automigrate import drivers, sources
+from automigrate import drivers, platforms, sources
 
 
 @checks.register()
 def check_driver_and_metric_source(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors = []
-    for check_id, resolve in (("automigrate.E001", drivers.driver_class), ("automigrate.E002", sources.source_class)):
+    resolvers = (
+        ("automigrate.E003", platforms.platform_class),
+        ("automigrate.E001", drivers.driver_class),
+        ("automigrate.E002", sources.source_class),
+    )
+    for check_id, resolve in resolvers:
         try:
             resolve()
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=check_id))
     return errors
+
+
+@checks.register()
+def check_platform_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The configured platform's own settings (URLs, credentials), without calling it."""
+    try:
+        platform = platforms.get_platform()
+    except ImproperlyConfigured:
+        return []  # reported by the check above
+    return [checks.Error(problem, id="automigrate.E004") for problem in platform.check()]

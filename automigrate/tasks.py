@@ -47,3 +47,17 @@ def prune_samples() -> str:
 
     hosts, guests = metrics.prune_samples()
     return f"pruned {hosts} host and {guests} guest samples"
+
+
+@shared_task(name="automigrate.tasks.sync_inventory", ignore_result=True)
+def sync_inventory() -> str:
+    from automigrate.services import inventory
+
+    return str(inventory.sync_inventory())
+
+
+@shared_task(name="automigrate.tasks.sample_metrics", ignore_result=True)
+def sample_metrics() -> str:
+    from automigrate.services import metrics
+
+    return metrics.sample_source()

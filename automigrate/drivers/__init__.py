@@ -9,6 +9,7 @@ from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
 # Short names for the built-in drivers; any other value is a dotted path to a class.
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
+    "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
 }
 
 
@@ -18,7 +19,8 @@ def driver_class(name: str | None = None) -> type[MigrationDriver]:
     The system check (automigrate.checks) calls this too, so a typo in
     AUTOMIGRATE_DRIVER is reported at start-up rather than by the first batch.
     """
-    name = name or settings.AUTOMIGRATE["DRIVER"]
+    # No driver named: the configured platform's own (simulator by default).
+    name = name or settings.AUTOMIGRATE["DRIVER"] or _platform_driver()
     try:
         found = import_string(DRIVERS.get(name, name))
     except ImportError as exc:
@@ -31,6 +33,12 @@ def driver_class(name: str | None = None) -> type[MigrationDriver]:
             " or the dotted path of a MigrationDriver class"
         )
     return found
+
+
+def _platform_driver() -> str:
+    from automigrate.platforms import platform_class
+
+    return platform_class().driver
 
 
 def get_driver(name: str | None = None) -> MigrationDriver:

@@ -36,6 +36,8 @@ class Event(models.Model):
         ENABLE = "enable"
         DISABLE = "disable"
         NOT_TRIGGERED = "not_triggered"
+        # The platform's inventory changed: a host offline or back, guests gone or new.
+        INVENTORY = "inventory"
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
     rule = models.ForeignKey(

@@ -40,6 +40,8 @@ class Guest(models.Model):
         MIGRATING = "migrating"
         STOPPED = "stopped"
         UNKNOWN = "unknown"
+        # No longer reported by the platform; kept so its history stays readable.
+        GONE = "gone"
 
     name = models.CharField(max_length=200, unique=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)

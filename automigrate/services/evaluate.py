@@ -39,7 +39,7 @@ from automigrate.engine import lifecycle, plan
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Host, MigrationBatch, MigrationRule
-from automigrate.services import execution, lock
+from automigrate.services import execution, inventory, lock
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import ClusterView, build_view
 
@@ -97,6 +97,9 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     if early is not None:
         return _finish(rule, early, now)
 
+    # A platform's inventory is read right before deciding, so guests are planned where they
+    # run now; a platform that does not answer leaves the database as it was (bounded).
+    inventory.sync_inventory()
     view = build_view(rule, now)
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django_celery_beat.models import ClockedSchedule, IntervalSchedule, PeriodicTask
 
 from automigrate.engine import lifecycle
+from automigrate.platforms import platform_class
+from automigrate.sources import source_class
 
 EVALUATE_RULE_TASK = "automigrate.tasks.evaluate_rule"
 
@@ -22,6 +24,10 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
+    ("automigrate: sample metrics", "automigrate.tasks.sample_metrics",
+     settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
+    ("automigrate: inventory sync", "automigrate.tasks.sync_inventory",
+     settings.AUTOMIGRATE["INVENTORY_SYNC_SECONDS"]),
 )
 
 
@@ -96,6 +102,10 @@ def ensure_system_schedules() -> None:
     use_simulator = settings.AUTOMIGRATE["METRIC_SOURCE"] == "simulator"
     for name, task, every in SYSTEM_TASKS:
         enabled = use_simulator or task != "automigrate.tasks.simulator_tick"
+        if task == "automigrate.tasks.sync_inventory":
+            enabled = platform_class().has_inventory
+        if task == "automigrate.tasks.sample_metrics":
+            enabled = hasattr(source_class(), "sample")
         PeriodicTask.objects.update_or_create(
             name=name, defaults={"task": task, "interval": _interval(every), "enabled": enabled}
         )

@@ -141,7 +141,8 @@ def _guests_of(
 ) -> tuple[list[GuestState], dict[str, GuestRef], dict[int, float]]:
     if not host_pks:
         return [], {}, {}
-    guest_rows = list(Guest.objects.filter(host_id__in=host_pks).order_by().values_list(
+    present = Guest.objects.filter(host_id__in=host_pks).exclude(status=Guest.Status.GONE)
+    guest_rows = list(present.order_by().values_list(
         "pk", "name", "host_id", "vcpu_count", "vmem_size", "status", "labels",
         "last_migrated_from_id", "last_migrated_at", "external_id",
     ))

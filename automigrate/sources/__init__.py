@@ -11,6 +11,7 @@ from automigrate.sources.base import MetricSource, WindowMeans
 SOURCES = {
     "simulator": "automigrate.sources.database.DatabaseSource",
     "database": "automigrate.sources.database.DatabaseSource",
+    "proxmox": "automigrate.sources.proxmox.ProxmoxSource",
 }
 
 
