@@ -104,10 +104,10 @@ def seed() -> None:
                                  started_at=now - timedelta(minutes=5), finished_at=now - timedelta(minutes=4))
 
 
-# Examples per operation: AUTOMIGRATE_FUZZ_EXAMPLES (issue 10 asks for at least 100 over the
-# whole API: `AUTOMIGRATE_FUZZ_EXAMPLES=100 pytest tests/api/test_schema.py`, see BENCHMARKS.md).
+# Examples per operation: AUTOMIGRATE_FUZZ_EXAMPLES; CI runs the 100 issue 10 asks for (about
+# 70 s of CPU for 3000 requests, see BENCHMARKS.md), a developer's run 30 unless told.
 # derandomize keeps each run repeatable.
-FUZZ_EXAMPLES = int(os.environ.get("AUTOMIGRATE_FUZZ_EXAMPLES", "30"))
+FUZZ_EXAMPLES = int(os.environ.get("AUTOMIGRATE_FUZZ_EXAMPLES", "100" if os.environ.get("CI") == "true" else "30"))
 FUZZ_SETTINGS = settings(
     max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
