@@ -36,6 +36,8 @@ def test_the_configured_handlers_mask_the_access_log_and_every_other_line():
         "django.server", '"%s" %s %s', "POST /write?db=t&u=telegraf&p=hunter2 HTTP/1.1", "204", "0"))
     assert "p=***" in line and "hunter2" not in line
 
+    # Django's own "django" logger handlers (its plain DEBUG console) would bypass the masking.
+    assert logging.getLogger("django").handlers == [] and logging.getLogger("django").propagate
     root_formatters = [type(h.formatter) for h in logging.getLogger().handlers if h.formatter]
     assert RedactingFormatter in root_formatters
     try:
