@@ -52,7 +52,8 @@ def not_found_response(request) -> HttpResponseNotFound:
     what a mistyped address showed a user.
     """
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        # The same one line as every other API error (automigrate.api.errors).
+        return JsonResponse({"detail": f"not found: {request.path}"}, status=404)
     return HttpResponseNotFound(render_to_string("404.html", {}, request))
 
 

@@ -17,10 +17,12 @@ import hmac
 import time
 import zlib
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from rest_framework.authtoken.models import Token
 
 from automigrate.permissions import is_operator
@@ -52,15 +54,20 @@ def _password_key(username: str, password: str) -> tuple[str, str]:
     return username, digest
 
 
-def _password_user(username: str, password: str):
+@sensitive_variables("password", "key")
+def _password_user(request: HttpRequest, username: str, password: str):
     key = _password_key(username, password)
     cached = _credential_cache.get(key)
-    if cached is not None and cached[2] > time.monotonic():
+    # A locked-out client is refused even with the right password: axes must see the attempt.
+    if cached is not None and cached[2] > time.monotonic() and not AxesProxyHandler.is_locked(
+        request, {"username": username}
+    ):
         user = get_user_model().objects.filter(pk=cached[0], is_active=True).first()
         if user is not None and user.password == cached[1]:
             return user
         _credential_cache.pop(key, None)
-    user = authenticate(username=username, password=password)
+    # With the request, so django-axes counts failures and refuses a locked-out client.
+    user = authenticate(request, username=username, password=password)
     if user is not None:
         if len(_credential_cache) >= _CREDENTIAL_CACHE_SIZE:
             _credential_cache.clear()
@@ -75,6 +82,7 @@ def _token_user(key: str):
     return token.user
 
 
+@sensitive_variables("value", "password")
 def request_user(request: HttpRequest):
     """The Django user named by the request's InfluxDB-style credentials, or None."""
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -82,17 +90,17 @@ def request_user(request: HttpRequest):
     if scheme.lower() == "token" and value:
         if ":" in value:  # InfluxDB 1.8: "Token username:password"
             username, _, password = value.partition(":")
-            return _password_user(username, password)
+            return _password_user(request, username, password)
         return _token_user(value)
     if scheme.lower() == "basic" and value:
         try:
             username, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return _password_user(username, password)
+        return _password_user(request, username, password)
     username, password = request.GET.get("u"), request.GET.get("p")
     if username and password is not None:
-        return _password_user(username, password)
+        return _password_user(request, username, password)
     return None
 
 

@@ -52,6 +52,16 @@
       var el = document.getElementById(id);
       if (el) el.innerHTML = fragments[id];
     });
+    widths(document);
+  }
+
+  // Meters and progress bars carry their width as data-width (a percentage): the
+  // Content-Security-Policy refuses style attributes, not styles set through CSSOM.
+  function widths(root) {
+    root.querySelectorAll("[data-width]").forEach(function (el) {
+      var value = parseFloat(el.getAttribute("data-width"));
+      if (isFinite(value)) el.style.width = Math.max(0, Math.min(100, value)) + "%";
+    });
   }
 
   function status(text, stale) {
@@ -95,6 +105,7 @@
 
   function start() {
     navToggle();
+    widths(document);
     var embedded = document.getElementById("figures");
     if (embedded) draw(JSON.parse(embedded.textContent));
     var main = document.querySelector("[data-live-url]");

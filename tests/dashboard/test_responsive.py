@@ -31,7 +31,7 @@ SIZES = {"phone": (390, 844), "desktop": (1440, 900)}
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

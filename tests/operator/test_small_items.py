@@ -30,7 +30,7 @@ def test_404_is_our_page_even_with_debug_on(viewer_client, path):
 def test_unmatched_addresses_keep_append_slash_and_api_404s_stay_json(viewer_client):
     assert viewer_client.get("/rules").headers["Location"] == "/rules/"
     response = viewer_client.get("/api/nothing-here/")
-    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    assert response.status_code == 404 and response.json() == {"detail": "not found: /api/nothing-here/"}
 
 
 @pytest.mark.django_db
