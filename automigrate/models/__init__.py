@@ -2,6 +2,7 @@ from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
 from automigrate.models.metrics import GuestSample, HostSample
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
+from automigrate.models.outside import OutsideTimeout
 from automigrate.models.rules import MigrationRule
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
+    "OutsideTimeout",
 ]

@@ -9,6 +9,7 @@ cluster building objects would be most of an evaluation's time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,9 @@ from automigrate.engine.model import CPU, MEM, GuestState, HostState, RuleSpec, 
 from automigrate.engine.scoring import fires, host_value
 from automigrate.models import Guest, Host, Migration, MigrationRule
 from automigrate.services import metrics
-from automigrate.sources import WindowMeans, get_source
+from automigrate.sources import SourceError, WindowMeans, get_source
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class ClusterView:
     hosts: dict[str, HostRef]
     guests: dict[str, GuestRef]  # only guests of hosts that fire
     means: WindowMeans
+    # The metric source's failures this round (a call past its bound, an error), one line each:
+    # what it did not answer is absent from ``means``, so those hosts and guests are stale.
+    source_errors: tuple[str, ...] = ()
 
 
 def tuning_from_settings() -> Tuning:
@@ -91,9 +97,10 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     fires is decided with the engine's own functions, so the two cannot disagree.
     """
     now = now or timezone.now()
-    get_source().refresh_inventory()
+    errors: list[str] = []
+    _ask(get_source().refresh_inventory, None, errors)
     spec = rule_spec(rule)
-    host_means = metrics.host_means(rule.period_seconds, now)
+    host_means = _ask(lambda: metrics.host_means(rule.period_seconds, now), {}, errors)
 
     host_states: list[HostState] = []
     hosts: dict[str, HostRef] = {}
@@ -116,7 +123,7 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
         if _may_fire(state, spec):
             firing.append(pk)
 
-    guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, rule.period_seconds, now)
+    guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, rule.period_seconds, now, errors)
     return ClusterView(
         now=now,
         snapshot=Snapshot(hosts=tuple(host_states), guests=tuple(guest_states)),
@@ -125,7 +132,18 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
         hosts=hosts,
         guests=guests,
         means=WindowMeans(hosts=host_means, guests=guest_means),
+        source_errors=tuple(errors),
     )
+
+
+def _ask(question, empty, errors: list[str]):
+    """The source's answer, or ``empty`` with the failure kept in ``errors``: the evaluation goes on, stale."""
+    try:
+        return question()
+    except SourceError as exc:
+        log.warning("%s", exc)
+        errors.append(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        return empty
 
 
 def _may_fire(host: HostState, spec: RuleSpec) -> bool:
@@ -138,6 +156,7 @@ def _may_fire(host: HostState, spec: RuleSpec) -> bool:
 
 def _guests_of(
     host_pks: list[int], names_by_pk: dict[int, str], hosts: dict[str, HostRef], period_seconds: int, now: datetime,
+    errors: list[str],
 ) -> tuple[list[GuestState], dict[str, GuestRef], dict[int, float]]:
     if not host_pks:
         return [], {}, {}
@@ -147,7 +166,7 @@ def _guests_of(
         "last_migrated_from_id", "last_migrated_at", "external_id",
     ))
     ids = [row[0] for row in guest_rows]
-    means = metrics.guest_means(period_seconds, now, ids)
+    means = _ask(lambda: metrics.guest_means(period_seconds, now, ids), {}, errors)
     # A guest with a migration in flight is never planned again, whatever its status says.
     in_flight = set(
         Migration.objects.filter(state__in=Migration.ACTIVE_STATES, guest_id__in=ids).values_list("guest_id", flat=True)

@@ -5,6 +5,11 @@ the mean of each host metric over this window" for every host, then the same
 for the CPU of a set of guests (the evaluator asks only for guests of hosts
 that fire). Asking per host or per guest would cost one round trip each on a
 1,000-host cluster.
+
+A source that cannot answer raises ``SourceError`` with a one-line message
+naming it. The framework bounds every call (automigrate/sources/bounded.py,
+AUTOMIGRATE_SOURCE_TIMEOUT_SECONDS); a call past it raises SourceTimedOut, a
+SourceError.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+
+
+class SourceError(Exception):
+    """The metric source did not answer usefully; the message is one line naming it and why."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,9 @@ class WindowMeans:
 
 class MetricSource(ABC):
     name = "base"
+    # True for sources reading our own sample tables: bounded by the database's
+    # statement_timeout in the caller's thread, not by a thread of their own.
+    bounded_by_database = False
 
     def refresh_inventory(self) -> None:  # noqa: B027 - optional for sources
         """Bring hosts and guests (placement, status) up to date before a decision.

@@ -14,6 +14,8 @@ from automigrate.sources.base import MetricSource
 
 class DatabaseSource(MetricSource):
     name = "database"
+    # Our own tables: bounded by statement_timeout (DATABASE_STATEMENT_TIMEOUT_SECONDS).
+    bounded_by_database = True
 
     def host_means(self, since: datetime, until: datetime) -> dict[int, dict[str, float]]:
         return host_window_means(since, until)
