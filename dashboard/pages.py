@@ -4,6 +4,7 @@ HTML page and its live JSON endpoint so a refresh shows exactly what a reload wo
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.utils import timezone
 from automigrate.api.filters import EventFilter, MigrationFilter
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Event, Host, Migration, MigrationRule
-from automigrate.services import metrics, series, status
+from automigrate.services import metrics, outside, series, status
 from dashboard import charts, queries
 
 HOSTS_PER_PAGE = 50
@@ -58,6 +59,9 @@ def overview(params) -> dict:
         "inflight": [(m, queries.estimated_progress(m, now)) for m in inflight],
         "events": queries.latest_events(),
         "lock": status.lock_status(now),
+        # Driver, metric-source or platform calls that timed out lately: the banner.
+        "outside_timeouts": outside.recent_timeouts(now),
+        "timeout_banner_minutes": f"{settings.AUTOMIGRATE['TIMEOUT_BANNER_MINUTES']:g}",
         "window_seconds": series.current_window_seconds(),
         "figures": {
             "chart-cpu": charts.hosts_bar(rows, CPU, watching),

@@ -1,8 +1,7 @@
 """Executing batches: timeouts, refused starts, caps, and resuming after a worker restart."""
 
-from datetime import timedelta
-
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connections
