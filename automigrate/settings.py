@@ -252,6 +252,14 @@ AUTOMIGRATE = {
     # Bound on one whole inventory read of the platform, and how often beat syncs it.
     "INVENTORY_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_INVENTORY_TIMEOUT_SECONDS", 20),
     "INVENTORY_SYNC_SECONDS": env_number("AUTOMIGRATE_INVENTORY_SYNC_SECONDS", 60),
+    # Proxmox VE (AUTOMIGRATE_PLATFORM=proxmox): an API token, TLS verified by default
+    # (VERIFY_TLS: 1, 0 or the path of a CA bundle).
+    "PROXMOX_URL": os.environ.get("AUTOMIGRATE_PROXMOX_URL", ""),
+    "PROXMOX_TOKEN_ID": os.environ.get("AUTOMIGRATE_PROXMOX_TOKEN_ID", ""),
+    "PROXMOX_TOKEN_SECRET": os.environ.get("AUTOMIGRATE_PROXMOX_TOKEN_SECRET", ""),
+    "PROXMOX_VERIFY_TLS": os.environ.get("AUTOMIGRATE_PROXMOX_VERIFY_TLS", "1"),
+    "PROXMOX_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_PROXMOX_TIMEOUT_SECONDS", 10),
+    "PROXMOX_WITH_LOCAL_DISKS": env_bool("AUTOMIGRATE_PROXMOX_WITH_LOCAL_DISKS", False),
     # Engine tuning (automigrate.engine.Tuning).
     "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
     # A guest never returns to the host it left within this many minutes.

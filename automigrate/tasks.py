@@ -63,3 +63,10 @@ def sync_inventory() -> str:
     from automigrate.services import inventory
 
     return str(inventory.sync_inventory())
+
+
+@shared_task(name="automigrate.tasks.sample_metrics", ignore_result=True)
+def sample_metrics() -> str:
+    from automigrate.services import metrics
+
+    return metrics.sample_source()

@@ -10,6 +10,7 @@ from automigrate.drivers.bounded import BoundedDriver, DriverTimedOut, bounded
 # Short names for the built-in drivers; any other value is a dotted path to a class.
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
+    "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
 }
 
 

@@ -15,6 +15,7 @@ from automigrate.platforms.base import (
 # Short names for the built-in platforms; any other value is a dotted path to a class.
 PLATFORMS = {
     "simulator": "automigrate.platforms.simulator.SimulatorPlatform",
+    "proxmox": "automigrate.platforms.proxmox.ProxmoxPlatform",
 }
 
 

@@ -8,6 +8,7 @@ automigrate.sources.database).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from automigrate.models import GuestSample, HostSample
 from automigrate.sources import WindowMeans, get_source
+
+log = logging.getLogger(__name__)
 
 
 def window_means(period_seconds: int, now: datetime | None = None) -> WindowMeans:
@@ -45,3 +48,24 @@ def prune_samples(now: datetime | None = None) -> tuple[int, int]:
     hosts, _ = HostSample.objects.filter(time__lt=cutoff).delete()
     guests, _ = GuestSample.objects.filter(time__lt=cutoff).delete()
     return hosts, guests
+
+
+def sample_source(now: datetime | None = None) -> str:
+    """One sampling round of a source that samples (its platform reports current values only).
+
+    The source bounds its own call to the platform (our database writes stay in
+    this thread); a failure is logged and the round skipped, so the next one,
+    AUTOMIGRATE_SAMPLE_INTERVAL_SECONDS later, tries again.
+    """
+    from automigrate.bounded import CallTimedOut
+    from automigrate.platforms import PlatformError
+
+    source = get_source()
+    if not hasattr(source, "sample"):
+        return f"{source.name} does not sample"
+    try:
+        hosts, guests = source.sample(now or timezone.now())
+    except (PlatformError, CallTimedOut) as exc:
+        log.warning("metric sampling skipped: %s", exc)
+        return f"skipped: {exc}"
+    return f"{hosts} host and {guests} guest samples from {source.name}"

@@ -13,6 +13,7 @@ from django_celery_beat.models import ClockedSchedule, IntervalSchedule, Periodi
 
 from automigrate.engine import lifecycle
 from automigrate.platforms import platform_class
+from automigrate.sources import source_class
 
 EVALUATE_RULE_TASK = "automigrate.tasks.evaluate_rule"
 
@@ -23,6 +24,8 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
+    ("automigrate: sample metrics", "automigrate.tasks.sample_metrics",
+     settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: inventory sync", "automigrate.tasks.sync_inventory",
      settings.AUTOMIGRATE["INVENTORY_SYNC_SECONDS"]),
 )
@@ -105,6 +108,8 @@ def ensure_system_schedules() -> None:
         enabled = use_simulator or task != "automigrate.tasks.simulator_tick"
         if task == "automigrate.tasks.sync_inventory":
             enabled = platform_class().has_inventory
+        if task == "automigrate.tasks.sample_metrics":
+            enabled = hasattr(source_class(), "sample")
         PeriodicTask.objects.update_or_create(
             name=name,
             # expire_seconds: a run not started within one period is dropped, so a backlog

@@ -12,6 +12,7 @@ from automigrate.sources.bounded import BoundedSource, SourceTimedOut, bounded
 SOURCES = {
     "simulator": "automigrate.sources.database.DatabaseSource",
     "database": "automigrate.sources.database.DatabaseSource",
+    "proxmox": "automigrate.sources.proxmox.ProxmoxSource",
 }
 
 

@@ -267,8 +267,11 @@ def test_it_reports_an_unknown_driver_or_metric_source_in_the_system_check(setti
     errors = {error.id: error.msg for error in checks.run_checks()}
 
     assert set(errors) == {"automigrate.E001", "automigrate.E002"}
+    from automigrate.drivers import DRIVERS
+
     assert errors["automigrate.E001"] == (
-        "AUTOMIGRATE_DRIVER='libvirtt' is not a driver: use simulator, or the dotted path of a MigrationDriver class"
+        f"AUTOMIGRATE_DRIVER='libvirtt' is not a driver: use {', '.join(DRIVERS)},"
+        " or the dotted path of a MigrationDriver class"
     )
     assert errors["automigrate.E002"].startswith(
         "AUTOMIGRATE_METRIC_SOURCE='influx' is not a metric source: use simulator, database"

@@ -22,10 +22,22 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self.ensure_admin()
         schedule.ensure_system_schedules()
+        self.first_inventory()
         if not options["no_demo"] and settings.AUTOMIGRATE["METRIC_SOURCE"] == "simulator":
             from automigrate.services import demo
 
             self.stdout.write(demo.ensure_demo_cluster())
+
+    def first_inventory(self) -> None:
+        """On a real platform, read its hosts and guests now, so the first page shows them."""
+        from automigrate.platforms import get_platform
+        from automigrate.services.inventory import sync_inventory
+
+        platform = get_platform()
+        if platform.has_inventory:
+            report = sync_inventory(platform)
+            self.stdout.write(f"Inventory: {report}" if report.error else f"Inventory of {report.platform}: "
+                              f"{len(report.changes)} change(s); `manage.py inventory sync` shows them")
 
     def ensure_admin(self) -> None:
         User = get_user_model()
