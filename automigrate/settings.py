@@ -234,6 +234,7 @@ CELERY_TASK_DEFAULT_QUEUE = "evaluation"
 CELERY_TASK_ROUTES = {
     "automigrate.tasks.simulator_tick": {"queue": "sampling"},
     "automigrate.tasks.sync_inventory": {"queue": "sampling"},
+    "automigrate.tasks.sample_metrics": {"queue": "sampling"},
     "automigrate.tasks.evaluate_rule": {"queue": "evaluation"},
     "automigrate.tasks.prune_samples": {"queue": "evaluation"},
     "automigrate.tasks.watch_migrations": {"queue": "watching"},

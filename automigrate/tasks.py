@@ -65,7 +65,7 @@ def sync_inventory() -> str:
     return str(inventory.sync_inventory())
 
 
-@shared_task(name="automigrate.tasks.sample_metrics", ignore_result=True)
+@shared_task(name="automigrate.tasks.sample_metrics", ignore_result=True, **_limits("SAMPLING"))
 def sample_metrics() -> str:
     from automigrate.services import metrics
 

@@ -10,7 +10,8 @@ and Redis, on a small simulated cluster where one host is hot: rule
 * ``simulator``: the simulator's driver (the baseline: nothing hangs);
 * ``hung, make run``: a driver whose start, poll and cancel never answer,
   with `make run`'s one worker consuming every queue (prefork, concurrency 2);
-* ``hung, per queue``: the same driver, one worker per queue (production).
+* ``hung, per queue``: the same driver, one worker per queue as README's
+  production layout (evaluation with two processes).
 
 From the database it reads, over the time the migration was in flight, the
 gaps between the simulator's sample writes (beat: every 10 s) and between
@@ -96,8 +97,10 @@ def processes(layout: str, env: dict) -> list[subprocess.Popen]:
     if layout == "make-run":
         workers = [["worker", "-Q", "sampling,evaluation,watching", "--concurrency=2", "-n", "all@%h", *common]]
     else:
-        workers = [["worker", "-Q", queue, "--concurrency=1", "-n", f"{queue}@%h", *common]
-                   for queue in ("sampling", "evaluation", "watching")]
+        # As README's production layout: evaluation has two processes, so a rule whose start
+        # hangs (up to the start bound) does not hold the next rule's check.
+        workers = [["worker", "-Q", queue, f"--concurrency={concurrency}", "-n", f"{queue}@%h", *common]
+                   for queue, concurrency in (("sampling", 1), ("evaluation", 2), ("watching", 1))]
     beat = ["beat", "--loglevel=WARNING", "--schedule", "/tmp/automigrate-bench-beat"]
     log = open("/tmp/automigrate-bench-celery.log", "a")  # noqa: SIM115 - lives as long as the processes
     return [subprocess.Popen([*celery, *args], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)

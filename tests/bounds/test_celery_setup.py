@@ -17,6 +17,7 @@ from automigrate.services.rules import create_rule
 TASKS = {
     "automigrate.tasks.simulator_tick": "sampling",
     "automigrate.tasks.sync_inventory": "sampling",
+    "automigrate.tasks.sample_metrics": "sampling",
     "automigrate.tasks.evaluate_rule": "evaluation",
     "automigrate.tasks.prune_samples": "evaluation",
     "automigrate.tasks.watch_migrations": "watching",

@@ -8,6 +8,7 @@ its deadline, naming the call, with the lock released; meanwhile samples and
 the other rule's evaluations must keep coming.
 """
 
+import itertools
 import time
 
 import pytest
@@ -27,7 +28,7 @@ GIVE_UP = 40
 
 def _gaps(times):
     times = sorted(set(times))
-    return [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
 
 
 @pytest.mark.django_db(transaction=True)
