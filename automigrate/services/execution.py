@@ -264,16 +264,18 @@ def _start_one(migration: Migration, driver: BoundedDriver, user, given: datetim
     migration.started_at, migration.deadline_at = Migration.objects.filter(pk=migration.pk).values_list(
         "started_at", "deadline_at"
     ).get()
+    asked_to_start = False
     try:
         problem = driver.precheck(migration)
         if problem:
             raise DriverError(problem)
+        asked_to_start = True
         ref = driver.start(migration, migration.started_at)
     except Exception as exc:  # a driver bug must not leave the migration claimed forever
         if not isinstance(exc, DriverError):
             log.exception("driver %s crashed starting migration #%s", driver.name, migration.pk)
         error = str(exc) or exc.__class__.__name__
-        if isinstance(exc, CallTimedOut):
+        if asked_to_start and isinstance(exc, CallTimedOut):
             Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(error=error)
             migration.error = error
             return UNANSWERED

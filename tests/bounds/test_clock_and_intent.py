@@ -128,3 +128,23 @@ def test_a_start_that_never_answers_is_timed_out_at_its_deadline_not_started_aga
     assert "timed out after 60 s" in fail.summary and "driver poll did not answer in 1 s" in fail.summary
     assert outside.BlockingDriver.calls.count("start") == 1
     assert lock.holder_batch_id() is None
+
+
+class _SlowPrecheck(outside.BlockingDriver):
+    name = "slow-precheck"
+
+    def precheck(self, migration):
+        outside.block()
+
+
+@pytest.mark.django_db
+def test_a_precheck_that_does_not_answer_fails_the_migration_at_once(settings, monkeypatch):
+    cluster = TwoHotHosts(timezone.now())
+    monkeypatch.setattr("automigrate.drivers.get_driver", lambda name=None: _SlowPrecheck())
+    evaluate.evaluate_rule(cluster.cpu_rule(), now=cluster.now)
+    migration = Migration.objects.get()
+    # Nothing was asked of the platform yet: nothing to wait for, the migration failed and the lock is free.
+    assert migration.state == Migration.State.FAILED
+    assert migration.error == "driver precheck did not answer in 1 s"
+    assert "start" not in outside.BlockingDriver.calls
+    assert lock.holder_batch_id() is None
