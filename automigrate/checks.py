@@ -24,14 +24,8 @@ def check_driver_and_metric_source(app_configs=None, **kwargs) -> list[checks.Ch
             resolve()
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=check_id))
+    if not errors:
+        # The platform's own settings (e.g. AUTOMIGRATE_LIBVIRT_HOSTS), checked without network calls.
+        errors += [checks.Error(line, id="automigrate.E004") for line in platforms.get_platform().check()]
     return errors
 
-
-@checks.register()
-def check_platform_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """The configured platform's own settings (URLs, credentials), without calling it."""
-    try:
-        platform = platforms.get_platform()
-    except ImproperlyConfigured:
-        return []  # reported by the check above
-    return [checks.Error(problem, id="automigrate.E004") for problem in platform.check()]

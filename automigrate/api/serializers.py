@@ -165,6 +165,7 @@ class MigrationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "guest", "source", "target", "rule", "batch", "state", "score", "target_score",
             "requested_at", "started_at", "finished_at", "deadline_at", "duration_seconds", "error",
+            "progress", "driver_ref",
         ]
         read_only_fields = fields
 

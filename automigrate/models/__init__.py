@@ -1,6 +1,6 @@
 from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
-from automigrate.models.metrics import GuestSample, HostSample
+from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
 from automigrate.models.outside import OutsideTimeout
 from automigrate.models.rules import MigrationRule
@@ -16,4 +16,5 @@ __all__ = [
     "MigrationLock",
     "MigrationRule",
     "OutsideTimeout",
+    "SourceCounters",
 ]

@@ -45,3 +45,18 @@ class GuestSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guest_id} cpu={self.cpu} @ {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+class SourceCounters(models.Model):
+    """A metric source's last cumulative counters for one host, to turn the next reading into rates.
+
+    libvirt reports CPU time as ever-growing nanoseconds; a rate needs the previous reading,
+    and the beat run that takes the next one may be another process.
+    """
+
+    key = models.CharField(max_length=200, unique=True, help_text="source:host id, e.g. libvirt:<host UUID>")
+    taken_at = models.FloatField(help_text="Unix time of the reading")
+    values = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.taken_at:.0f}"

@@ -63,6 +63,9 @@ class Migration(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     driver_ref = models.CharField(max_length=200, blank=True, help_text="the driver's id of this migration")
+    progress = models.FloatField(
+        null=True, blank=True, help_text="fraction done (0–1) as the driver last reported it; empty: not reported"
+    )
     error = models.TextField(blank=True)
     # The reference's event notes for this move ({"guest": {...}, "target_host": {...}}) and the
     # engine's reason, fixed when planned so later events repeat the numbers the decision used.

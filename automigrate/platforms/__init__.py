@@ -16,6 +16,7 @@ from automigrate.platforms.base import (
 PLATFORMS = {
     "simulator": "automigrate.platforms.simulator.SimulatorPlatform",
     "proxmox": "automigrate.platforms.proxmox.ProxmoxPlatform",
+    "libvirt": "automigrate.platforms.libvirt.LibvirtPlatform",
 }
 
 

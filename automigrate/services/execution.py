@@ -438,6 +438,8 @@ def _check_one(migration: Migration, driver: BoundedDriver, now: datetime, given
     if migration.error:
         Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(error="")
         migration.error = ""
+    if result.progress is not None and result.status not in (SUCCEEDED, FAILED):
+        Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(progress=result.progress)
     if result.status == SUCCEEDED:
         if result.host_name and result.host_name != migration.target.name:
             return _fail(migration, now, f"the guest ended on {result.host_name} instead of {migration.target.name}",

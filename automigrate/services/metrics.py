@@ -64,8 +64,7 @@ def sample_source(now: datetime | None = None) -> str:
     if not hasattr(source, "sample"):
         return f"{source.name} does not sample"
     try:
-        hosts, guests = source.sample(now or timezone.now())
+        return str(source.sample(now or timezone.now()))
     except (PlatformError, CallTimedOut) as exc:
         log.warning("metric sampling skipped: %s", exc)
         return f"skipped: {exc}"
-    return f"{hosts} host and {guests} guest samples from {source.name}"

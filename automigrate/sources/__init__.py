@@ -13,6 +13,8 @@ SOURCES = {
     "simulator": "automigrate.sources.database.DatabaseSource",
     "database": "automigrate.sources.database.DatabaseSource",
     "proxmox": "automigrate.sources.proxmox.ProxmoxSource",
+    # Samples collected from libvirt by beat (automigrate.services.libvirt_samples), read like pushed ones.
+    "libvirt": "automigrate.sources.libvirt.LibvirtSource",
 }
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('automigrate', '0005_platform_inventory'),
+        ('automigrate', '0006_libvirt'),
     ]
 
     operations = [
