@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from automigrate.engine.model import METRICS
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup
 from automigrate.units import format_period
 
 
@@ -116,12 +116,12 @@ class RuleSerializer(serializers.ModelSerializer):
         model = MigrationRule
         fields = [
             "id", "name", "metric", "operator", "metric_type", "threshold", "period", "period_seconds",
-            "enabled", "mode", "source_hosts", "target_hosts", "source_guests", "description",
+            "enabled", "mode", "allowed_windows", "source_hosts", "target_hosts", "source_guests", "description",
             "created_by", "created_at", "updated_at", "last_evaluated_at", "last_result",
         ]
         read_only_fields = ["period_seconds", "last_evaluated_at", "last_result"]
         # Uniqueness is the service's to check, with its own message.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs = {"name": {"validators": []}, "allowed_windows": {"validators": []}}
 
     def to_service_input(self) -> dict:
         """validated_data in the keys services.rules.clean_rule_input reads."""
@@ -133,6 +133,9 @@ class RuleSerializer(serializers.ModelSerializer):
 
 class ApproveSerializer(serializers.Serializer):
     event = serializers.IntegerField(help_text="id of the rule's `recommend` event to carry out")
+    override_window = serializers.BooleanField(
+        default=False, help_text="approve outside the rule's windows or in a blackout (recorded in the event)"
+    )
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -251,3 +254,52 @@ class EvaluationSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class PlacementGroupSerializer(serializers.ModelSerializer):
+    """Kinds and strengths are checked by the service, so every client gets the same one-line errors."""
+
+    kind = serializers.CharField(help_text="anti-affinity, affinity, host-affinity or host-anti-affinity")
+    strength = serializers.CharField(required=False, help_text="must (default) or should")
+    guests = serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="guest names; guests labelled group:NAME are members too")
+    hosts = serializers.ListField(child=serializers.CharField(), required=False,
+                                  help_text="host names (host-affinity / host-anti-affinity only)")
+
+    class Meta:
+        model = PlacementGroup
+        fields = ["id", "name", "kind", "strength", "guests", "hosts", "description", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["guests"] = sorted(g.name for g in instance.guests.all())
+        data["hosts"] = sorted(h.name for h in instance.hosts.all())
+        return data
+
+
+class ViolationSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    kind = serializers.CharField()
+    strength = serializers.CharField()
+    guests = serializers.ListField(child=serializers.CharField())
+    hosts = serializers.ListField(child=serializers.CharField())
+    text = serializers.CharField()
+
+
+class MaintenanceSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["enter", "exit"])
+    through_blackout = serializers.BooleanField(default=False, help_text="evacuate even in a blackout window")
+
+
+class RepairSerializer(serializers.Serializer):
+    through_blackout = serializers.BooleanField(default=False, help_text="repair even in a blackout window")
+
+
+class OutcomeSerializer(serializers.Serializer):
+    summary = serializers.CharField()
+    batch = serializers.IntegerField(allow_null=True)
+    moves = serializers.ListField(child=serializers.CharField())
+    left = serializers.ListField(child=serializers.DictField())
+    plan = serializers.JSONField(allow_null=True)
+

@@ -134,7 +134,9 @@ def allowed(now: datetime, tz: tzinfo, allowed_in: Schedule, blackouts: tuple[Sc
     return not any(b.contains(now, tz) for b in blackouts)
 
 
-def next_allowed(now: datetime, tz: tzinfo, allowed_in: Schedule, blackouts: tuple[Schedule, ...] = ()) -> datetime | None:
+def next_allowed(
+    now: datetime, tz: tzinfo, allowed_in: Schedule, blackouts: tuple[Schedule, ...] = ()
+) -> datetime | None:
     """When migrations are next allowed (``now`` if they are); None if never within a week."""
     if allowed(now, tz, allowed_in, blackouts):
         return now

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from automigrate.engine import windows
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.services.events import record_event
@@ -15,7 +16,7 @@ from automigrate.units import MAX_PERIOD_SECONDS, format_period, parse_period, p
 
 RES_NAME = "migrationalert"  # the reference's resource name, kept in notes
 EDITABLE_FIELDS = (
-    "name", "metric", "threshold", "period_seconds", "enabled", "mode",
+    "name", "metric", "threshold", "period_seconds", "enabled", "mode", "allowed_windows",
     "source_hosts", "target_hosts", "source_guests",
 )
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
@@ -115,6 +116,13 @@ def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
         cleaned["mode"] = data["mode"]
     if "enabled" in data:
         cleaned["enabled"] = bool(data["enabled"])
+    if "allowed_windows" in data:
+        spec = str(data["allowed_windows"] or "").strip()
+        try:
+            windows.parse(spec, "allowed_windows")
+        except windows.WindowError as exc:
+            errors["allowed_windows"] = str(exc)
+        cleaned["allowed_windows"] = spec
 
     relations = {}
     for field in RELATION_FIELDS:
@@ -147,6 +155,7 @@ def _snapshot(rule: MigrationRule) -> dict:
         "period": format_period(rule.period_seconds),
         "enabled": rule.enabled,
         "mode": rule.mode,
+        "allowed_windows": rule.allowed_windows,
         "source_hosts": sorted(h.name for h in rule.source_hosts.all()),
         "target_hosts": sorted(h.name for h in rule.target_hosts.all()),
         "source_guests": sorted(g.name for g in rule.source_guests.all()),
