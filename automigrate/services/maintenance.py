@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from automigrate.engine import maintenance as planner
 from automigrate.engine.model import Failure, Move, Plan
-from automigrate.models import Event, Host, MigrationBatch
+from automigrate.models import Event, Guest, Host, MigrationBatch
 from automigrate.services import execution, windows
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import build_host_view
@@ -107,6 +107,7 @@ def enter_maintenance(
         events.append(record_event(
             Event.Action.FIND_RESULT_FAIL, f"{host.name} in maintenance: {failure.notes}", user=user,
             source_host=host, rule_name=f"maintenance:{host.name}",
+            guest=Guest.objects.filter(name=failure.guest).first() if failure.guest else None,
             notes={"host": host.name, "guest": failure.guest, "notes": failure.notes, "maintenance": "evacuate"},
         ))
     if batch is not None:
