@@ -261,9 +261,10 @@ class PlacementGroupSerializer(serializers.ModelSerializer):
 
     kind = serializers.CharField(help_text="anti-affinity, affinity, host-affinity or host-anti-affinity")
     strength = serializers.CharField(required=False, help_text="must (default) or should")
-    guests = serializers.ListField(child=serializers.CharField(), required=False,
+    # Names in and out; written through the service, read in to_representation.
+    guests = serializers.ListField(child=serializers.CharField(), required=False, write_only=True,
                                    help_text="guest names; guests labelled group:NAME are members too")
-    hosts = serializers.ListField(child=serializers.CharField(), required=False,
+    hosts = serializers.ListField(child=serializers.CharField(), required=False, write_only=True,
                                   help_text="host names (host-affinity / host-anti-affinity only)")
 
     class Meta:
