@@ -256,27 +256,27 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class NamesField(serializers.ListField):
+    """Names in (checked by the service), the related rows' names out."""
+
+    child = serializers.CharField()
+
+    def to_representation(self, data):
+        return sorted(row.name for row in data.all())
+
+
 class PlacementGroupSerializer(serializers.ModelSerializer):
     """Kinds and strengths are checked by the service, so every client gets the same one-line errors."""
 
     kind = serializers.CharField(help_text="anti-affinity, affinity, host-affinity or host-anti-affinity")
     strength = serializers.CharField(required=False, help_text="must (default) or should")
-    # Names in and out; written through the service, read in to_representation.
-    guests = serializers.ListField(child=serializers.CharField(), required=False, write_only=True,
-                                   help_text="guest names; guests labelled group:NAME are members too")
-    hosts = serializers.ListField(child=serializers.CharField(), required=False, write_only=True,
-                                  help_text="host names (host-affinity / host-anti-affinity only)")
+    guests = NamesField(required=False, help_text="guest names; guests labelled group:NAME are members too")
+    hosts = NamesField(required=False, help_text="host names (host-affinity / host-anti-affinity only)")
 
     class Meta:
         model = PlacementGroup
         fields = ["id", "name", "kind", "strength", "guests", "hosts", "description", "created_at", "updated_at"]
         extra_kwargs = {"name": {"validators": []}}
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["guests"] = sorted(g.name for g in instance.guests.all())
-        data["hosts"] = sorted(h.name for h in instance.hosts.all())
-        return data
 
 
 class ViolationSerializer(serializers.Serializer):

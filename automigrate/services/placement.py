@@ -231,9 +231,9 @@ def guest_check(guest: Guest, labels: list[str]) -> None:
         raise ValidationError({"labels": str(exc)}) from exc
 
 
-def current_violations() -> list[Violation]:
+def current_violations(specs: tuple[engine_model.PlacementGroup, ...] | None = None) -> list[Violation]:
     """Every group the cluster breaks now (must and should), for the dashboard and the API."""
-    specs = group_specs()
+    specs = group_specs() if specs is None else specs
     if not specs:
         return []
     rows = Guest.objects.filter(pk__in=grouped_guest_pks()).values_list("name", "host__name", "labels")

@@ -44,12 +44,15 @@ def when_text(moment: datetime, now: datetime) -> str:
     return f"{local:%a %H:%M}"
 
 
-def state(rule: MigrationRule | None, now: datetime | None = None, *, rule_windows: bool = True) -> WindowState:
+def state(
+    rule: MigrationRule | None, now: datetime | None = None, *, rule_windows: bool = True,
+    blocked: list[tuple[BlackoutWindow, windows.Schedule]] | None = None,
+) -> WindowState:
     """May migrations run now for ``rule`` (None: only the global blackouts count)?"""
     now = now or timezone.now()
     tz = cluster_tz()
     allowed_in = windows.parse(rule.allowed_windows) if rule is not None and rule_windows else windows.Schedule("", ())
-    blocked = blackouts()
+    blocked = blackouts() if blocked is None else blocked
     schedules = tuple(s for _, s in blocked)
     if windows.allowed(now, tz, allowed_in, schedules):
         return WindowState(True)
@@ -67,10 +70,11 @@ def state(rule: MigrationRule | None, now: datetime | None = None, *, rule_windo
 def overview(now: datetime | None = None) -> dict:
     """For the overview page: the blackouts, and when migrations are next allowed if not now."""
     now = now or timezone.now()
-    current = state(None, now)
+    blocked = blackouts()
+    current = state(None, now, blocked=blocked)
     return {
         "state": current,
-        "blackouts": [b for b, _ in blackouts()],
+        "blackouts": [b for b, _ in blocked],
         "again": when_text(current.until, now) if current.until else "",
         "time_zone": settings.AUTOMIGRATE["CLUSTER_TIME_ZONE"],
     }

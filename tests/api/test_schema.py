@@ -11,8 +11,9 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup
 from automigrate.services.events import record_event
+from automigrate.services.placement import create_group
 from automigrate.services.rules import create_rule
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +73,7 @@ def api_schema(wsgi_app, make_host, make_guest, api_headers):
     make_guest("vm1", host)
     rule = create_rule({"name": "test-cpu", "threshold": 60})
     record_event("recommend", "nothing to approve", rule=rule)
+    create_group({"name": "db", "kind": "anti-affinity", "guests": ["vm1"]})
     return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, headers=api_headers)
 
 
@@ -118,5 +120,5 @@ def fuzz(operation, headers: dict[str, str]):
 def existing_ids(path: str) -> list[int]:
     resource = path.split("/")[2]
     model = {"hosts": Host, "metrics": Host, "guests": Guest, "rules": MigrationRule, "events": Event,
-             "migrations": Migration}[resource]
+             "migrations": Migration, "groups": PlacementGroup}[resource]
     return list(model.objects.order_by("pk").values_list("pk", flat=True))
