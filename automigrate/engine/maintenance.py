@@ -207,6 +207,8 @@ def _repair_affinity(
     placement = run.placement
     assert placement is not None
     where = {g: placement.where[g] for g in violation.guests}
+    if len(set(where.values())) < 2:
+        return  # an earlier move (of an overlapping group) already brought them together
     counts: dict[str, int] = {}
     for host in where.values():
         counts[host] = counts.get(host, 0) + 1
