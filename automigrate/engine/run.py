@@ -45,16 +45,22 @@ class Run:
 
     def find(self, cand: Candidate, source: HostLoad, strengths: frozenset[str] = MUST_AND_SHOULD) -> Search:
         """The best target for ``cand`` that its groups (and, for a unit, the per-host cap) allow."""
-        return self.index.find(cand, source.group, self._refuser(cand, strengths))
+        return self.index.find(cand, source.group, self._refuser(cand, source, strengths))
 
-    def _refuser(self, cand: Candidate, strengths: frozenset[str]) -> Callable[[HostLoad], str | None] | None:
+    def _refuser(
+        self, cand: Candidate, source: HostLoad, strengths: frozenset[str]
+    ) -> Callable[[HostLoad], str | None] | None:
         size = len(cand.members)
         grouped = self.placement is not None and any(self.placement.has_groups(n) for n in cand.names)
         if not grouped and size == 1:
-            return None  # the common case: nothing to ask, nothing to pay
+            # The common case: nothing to ask, nothing to pay. (A source is never in the
+            # index of a rule or an evacuation; repair, which keeps it there, moves grouped guests only.)
+            return None
         placement, names, cap = self.placement, cand.names, self.tuning.max_moves_per_host
 
         def refuse(target: HostLoad) -> str | None:
+            if target is source:
+                return f"host:{target.name}:the guest is already there"
             if size > 1 and self.caps_apply and target.moves + size > cap:
                 return f"host:{target.name}:max_moves_per_host({cap}) cannot take the {size} guests of {cand.name}"
             return placement.refusal(names, target.name, strengths) if grouped and placement else None

@@ -4,6 +4,7 @@ The checks recompute violations from the final placement with their own
 code (``_broken`` below), not with the engine's Placement.
 """
 
+import os
 from collections import Counter
 from dataclasses import replace
 
@@ -113,7 +114,9 @@ def _lower_bound(snapshot: Snapshot) -> int:
     return need
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+# PLACEMENT_EXAMPLES=2000 for a longer hunt than the suite's.
+SETTINGS = settings(max_examples=int(os.environ.get("PLACEMENT_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.filter_too_much])
 
 
 @SETTINGS
@@ -147,7 +150,8 @@ def test_no_repair_breaks_a_must_group_the_start_kept(snapshot):
 @SETTINGS
 @given(clusters(repairable=True))
 def test_repair_ends_every_violation_with_no_more_moves_than_needed(snapshot):
-    result = repair(snapshot, TUNING)
+    # Per-host move caps can make a violation unrepairable in one go; this property is about the plan.
+    result = repair(snapshot, Tuning(max_moves_per_host=1000))
     end = _final(snapshot, result.moves)
     assert result.failures == []
     assert not any(_broken(g, end) for g in snapshot.groups)
