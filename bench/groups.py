@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from automigrate.engine.model import Tuning
-from automigrate.simulator.replay import ReplayConfig, replay
+from automigrate.simulator.replay import ReplayConfig, _Replay, replay
 from automigrate.simulator.traces import build_cluster, parse_trace_groups, read_trace
 
 DEFAULT_TRACE = Path("/work/shared/data/traces/bitbrains-rnd-20130821")
@@ -56,22 +56,31 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=60.0)
     parser.add_argument("--write", default="", help="write the groups file here")
+    parser.add_argument("--scale", type=int, default=1, help="multiply the number of groups (default 1: 23 groups)")
     args = parser.parse_args()
     trace = build_cluster(read_trace(args.trace, seed=args.seed), seed=args.seed)
-    groups = draw_groups(trace, args.seed)
+    groups = draw_groups(trace, args.seed, anti=10 * args.scale, pairs=10 * args.scale, licensed=3 * args.scale)
     if args.write:
         Path(args.write).write_text(json.dumps({"groups": groups}, indent=1))
     parsed = parse_trace_groups(args.trace, groups, {h.name for h in trace.hosts}, {g.name for g in trace.guests})
     config = ReplayConfig(policy="automigrate", threshold=args.threshold, period_seconds=600, seed=args.seed,
                           tuning=Tuning())
-    print(f"{'run':<16} {'overload h-min':>14} {'migrations':>10} {'GiB':>7} {'fail':>5} {'ping':>5}"
+    print(f"{'run':<22} {'overload h-min':>14} {'migrations':>10} {'GiB':>7} {'fail':>5} {'ping':>5}"
           f" {'start moves':>11} {'must viol':>9} {'time s':>7}")
-    runs = (("none (baseline)", None), ("without groups", trace), ("with groups", replace(trace, groups=parsed)))
+    grouped = replace(trace, groups=parsed)
+    # The same start as "with groups" (placed by the groups), then no groups: separates the
+    # groups' cost during the replay from the effect of their different starting placement.
+    start = _Replay(grouped, config)
+    placed = replace(trace, guests=tuple(replace(g, host=trace.hosts[start.placement[i]].name)
+                                         for i, g in enumerate(trace.guests)))
+    runs = (("none (baseline)", None), ("without groups", trace), ("with groups", grouped),
+            ("same start, none", placed), ("same start, no groups", placed))
     for label, t in runs:
         started = time.perf_counter()
-        result = replay(t or trace, replace(config, policy="none") if t is None else config)
+        none = t is None or label == "same start, none"
+        result = replay(t or trace, replace(config, policy="none") if none else config)
         elapsed = time.perf_counter() - started
-        print(f"{label:<16} {result.overload_host_minutes:>14.1f} {result.migrations:>10} {result.migrated_gib:>7.1f}"
+        print(f"{label:<22} {result.overload_host_minutes:>14.1f} {result.migrations:>10} {result.migrated_gib:>7.1f}"
               f" {result.find_result_fail:>5} {result.ping_pongs:>5} {result.repaired_at_start:>11}"
               f" {result.must_violations_at_end:>9} {elapsed:>7.1f}", flush=True)
 

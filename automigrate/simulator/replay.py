@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import random
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from automigrate.engine import lifecycle, plan
 from automigrate.engine.maintenance import repair
@@ -156,7 +156,8 @@ class _Replay:
         would have placed the guests by them, so the replay starts from there.
         """
         first = self._snapshot_at(0)
-        moves = repair(first, self.config.tuning).moves
+        # No per-host move cap: this is the operator's initial placement, not a batch.
+        moves = repair(first, replace(self.config.tuning, max_moves_per_host=10**9)).moves
         for move in moves:
             self.placement[self.guest_index[move.guest]] = self.host_index[move.target]
         return len(moves)
