@@ -5,11 +5,13 @@ Rules are only shaped and type-checked here; their real validation and their
 admin and CLI share (the views call it).
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from automigrate.engine.model import METRICS
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup
+from automigrate.services import placement as placement_service
 from automigrate.units import format_period
 
 
@@ -47,6 +49,15 @@ class GuestSerializer(serializers.ModelSerializer):
 
     def validate_labels(self, value):
         return _string_list(value)
+
+    def validate(self, attrs):
+        if "labels" in attrs:
+            name = attrs.get("name", self.instance.name if self.instance else "")
+            try:
+                placement_service.check_labels(name, attrs["labels"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
 
 
 def _string_list(value) -> list[str]:

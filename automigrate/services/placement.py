@@ -215,7 +215,7 @@ def delete_group(group: PlacementGroup, user=None) -> Event:
     return record_event(Event.Action.DELETE, f"placement group {name} deleted", user=user, notes=notes)
 
 
-def guest_check(guest: Guest, labels: list[str]) -> None:
+def check_labels(guest_name: str, labels: list[str]) -> None:
     """A guest's new labels must not put it into contradictory groups (ValidationError on ``labels``)."""
     names = label_groups(labels or ())
     if not names:
@@ -224,7 +224,7 @@ def guest_check(guest: Guest, labels: list[str]) -> None:
     members = _members_for_check(specs)
     for name in names:
         if name in members:
-            members[name] = members[name] | {guest.name}
+            members[name] = members[name] | {guest_name}
     try:
         validate_groups(specs, members)
     except GroupError as exc:

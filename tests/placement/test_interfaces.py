@@ -157,3 +157,13 @@ def test_rule_windows_through_the_api(operator):
     good = client.post("/api/rules/", {"name": "r", "threshold": 60, "allowed_windows": "Mon-Fri 22:00-06:00"},
                        format="json")
     assert good.status_code == 201 and good.json()["allowed_windows"] == "Mon-Fri 22:00-06:00"
+
+
+def test_a_label_that_would_contradict_must_groups_is_refused(operator, small):
+    create_group({"name": "lic", "kind": "host-affinity", "guests": ["ora-1"], "hosts": ["h1"]})
+    create_group({"name": "away", "kind": "host-anti-affinity", "guests": [], "hosts": ["h1"]})
+    guest = Guest.objects.get(name="ora-1")
+    response = api(operator).patch(f"/api/guests/{guest.pk}/", {"labels": ["group:away"]}, format="json")
+    assert response.status_code == 400 and "must be on h1 and must not be" in " ".join(response.json()["labels"])
+    ok = api(operator).patch(f"/api/guests/{guest.pk}/", {"labels": ["group:nothing", "pinned"]}, format="json")
+    assert ok.status_code == 200
