@@ -60,8 +60,26 @@ class HostAdmin(ListedByRulesAdmin):
     list_per_page = 100
 
 
+class GuestForm(forms.ModelForm):
+    class Meta:
+        model = Guest
+        fields = ("name", "external_id", "host", "vcpu_count", "vmem_size", "status", "labels",
+                  "last_migrated_at", "last_migrated_from", "workload")
+
+    def clean(self):
+        # A group:NAME label joins a placement group: refused if that contradicts a must group.
+        data = super().clean()
+        if "labels" in self.changed_data and not self.errors:
+            try:
+                placement_service.check_labels(data.get("name") or self.instance.name, data.get("labels") or [])
+            except ValidationError as exc:
+                self.add_error("labels", exc.message_dict["labels"])
+        return data
+
+
 @admin.register(Guest)
 class GuestAdmin(ListedByRulesAdmin):
+    form = GuestForm
     list_display = ("name", "host", "status", "vcpu_count", "vmem_size", "last_migrated_at")
     list_filter = ("status",)
     search_fields = ("name", "external_id", "host__name")
