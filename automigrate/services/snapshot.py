@@ -107,10 +107,12 @@ def build_host_view(name: str, guest_hosts: set[str], now: datetime | None = Non
     tuning = tuning_from_settings()
     spec = RuleSpec(name=name, metric=CPU, threshold=tuning.cpu_ceiling_percent)
     period = int(settings.AUTOMIGRATE["PLACEMENT_WINDOW_SECONDS"])
-    return _view(spec, period, now, lambda state: state.name in guest_hosts)
+    return _view(spec, period, now, lambda state: state.name in guest_hosts, always_groups=True)
 
 
-def _view(spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guests) -> ClusterView:
+def _view(
+    spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guests, *, always_groups: bool = False
+) -> ClusterView:
     now = now or timezone.now()
     get_source().refresh_inventory()
     host_means = metrics.host_means(period_seconds, now)
@@ -136,7 +138,8 @@ def _view(spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guest
         if wants_guests(state):
             firing.append(pk)
 
-    groups = placement.group_specs()
+    # Groups only matter when something may move: a calm evaluation reads none of them.
+    groups = placement.group_specs() if firing or always_groups else ()
     grouped = placement.grouped_guest_pks() if groups else []
     guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, period_seconds, now, grouped)
     return ClusterView(
