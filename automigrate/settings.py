@@ -312,6 +312,10 @@ AUTOMIGRATE = {
     # A "fired but did nothing" decision (find_result_fail, recommend, skip)
     # is written again only after this many minutes, so the log is not flooded.
     "DECISION_REPEAT_MINUTES": env_number("AUTOMIGRATE_DECISION_REPEAT_MINUTES", 60),
+    # Migration windows and blackouts are read in this zone (e.g. Europe/Paris).
+    "CLUSTER_TIME_ZONE": os.environ.get("AUTOMIGRATE_CLUSTER_TIME_ZONE", TIME_ZONE),
+    # Evacuation and repair judge hosts and guests on means over this window.
+    "PLACEMENT_WINDOW_SECONDS": env_number("AUTOMIGRATE_PLACEMENT_WINDOW_SECONDS", 300),
     # Execution safety.
     "MAX_IN_FLIGHT": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT", 4)),
     "MAX_IN_FLIGHT_PER_HOST": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT_PER_HOST", 2)),

@@ -22,7 +22,7 @@ worst case stays bounded too.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from automigrate.engine import explain
 from automigrate.engine.candidates import Candidate
@@ -64,10 +64,12 @@ def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[s
 class FitChecker:
     """Decides whether one target can take one candidate; says why not."""
 
-    def __init__(self, metric: str, threshold: float, tuning: Tuning) -> None:
+    def __init__(self, metric: str, threshold: float, tuning: Tuning, bounce_back: bool = True) -> None:
         self.metric = metric
         self.threshold = threshold
         self.tuning = tuning
+        # Emptying a host for maintenance may send a guest back where it came from.
+        self.bounce_back = bounce_back
 
     def score_on(self, cand: Candidate, target: HostLoad) -> float:
         """What ``cand`` adds to ``target`` on the rule metric (target's own cores)."""
@@ -102,9 +104,14 @@ class FitChecker:
             ceiling = self.tuning.cpu_ceiling_percent
             if not target.cpu + share < ceiling:
                 return explain.cpu_ceiling_entry(target.name, cand.name, target.cpu, share, ceiling)
+        if not self.bounce_back:
+            return None
         no_return = max(self.tuning.cooldown_minutes, self.tuning.bounce_back_minutes)
-        if is_bounce_back(cand.guest, target.name, no_return):
-            return explain.bounce_back_entry(target.name, cand.name, cand.guest.minutes_since_migration, no_return)
+        for part in cand.members:
+            if is_bounce_back(part.guest, target.name, no_return):
+                return explain.bounce_back_entry(
+                    target.name, part.guest.name, part.guest.minutes_since_migration, no_return
+                )
         return None
 
 
@@ -203,8 +210,14 @@ class TargetIndex:
         self._keys[load.name] = key
         insort(self._groups.setdefault(load.group, []), key)
 
-    def find(self, cand: Candidate, group: tuple[str, str]) -> Search:
-        """The most preferred target in ``group`` that can take ``cand``."""
+    def find(
+        self, cand: Candidate, group: tuple[str, str], refuse: Callable[[HostLoad], str | None] | None = None
+    ) -> Search:
+        """The most preferred target in ``group`` that can take ``cand``.
+
+        ``refuse(target)``, when given, is asked first and may veto a target
+        with a note (placement groups); None for guests without groups.
+        """
         keys = self._groups.get(group, [])
         need = self.need(cand, self.metric)
         tolerance = 1e-9 * max(1.0, abs(need))
@@ -218,7 +231,9 @@ class TargetIndex:
                 for _, rest in keys[i : i + room]:
                     entries.append(self.checker.threshold_entry(cand, self._hosts[rest]))
                 return Search(None, entries, len(keys) - len(entries), group=group)
-            why = self.checker.reject(cand, load)
+            why = refuse(load) if refuse is not None else None
+            if why is None:
+                why = self.checker.reject(cand, load)
             if why is None:
                 return Search(load, entries)
             if len(entries) < explain.MAX_NOTE_TARGETS:

@@ -125,8 +125,8 @@ def _valid_moves(moves: Sequence[Move]) -> tuple[list[tuple[Move, Guest, Host, H
 
 
 def start_batch(
-    rule: MigrationRule, moves: Sequence[Move], *, user=None, now: datetime | None = None,
-    on_locked: Callable[[MigrationBatch], None] | None = None,
+    rule: MigrationRule | None, moves: Sequence[Move], *, user=None, now: datetime | None = None,
+    on_locked: Callable[[MigrationBatch], None] | None = None, name: str = "",
 ) -> BatchStart:
     """Take the global lock for a new batch of ``moves`` and start what the caps allow.
 
@@ -137,6 +137,8 @@ def start_batch(
     raises, the batch and the lock are rolled back and the error propagates
     (an approval uses it to check and record itself under the lock).
     ``now`` None: the database's clock (lease, deadlines).
+    A batch of no rule (maintenance evacuation, group repair) passes
+    ``rule=None`` and a ``name`` such as ``maintenance:h3``.
     """
     given, now = now, now or clock.db_now()
     # Resolve the driver before taking the lock: a misconfigured one must not hold it for a lease.
@@ -146,7 +148,7 @@ def start_batch(
         return BatchStart(dropped=dropped)
     with transaction.atomic():
         batch = MigrationBatch.objects.create(
-            rule=rule, rule_name=rule.name, started_at=now,
+            rule=rule, rule_name=rule.name if rule is not None else name, started_at=now,
             hosts=sorted({move.source for move, *_ in valid}),
         )
         acquired = lock.acquire(batch, given)
