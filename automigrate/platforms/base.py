@@ -17,6 +17,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+# Host labels with these prefixes are the platform's: every sync replaces them with what the
+# platform reports now (an admin's own host labels are kept). "zone:" is the boundary the
+# engine keeps guests within (see services/snapshot.py), e.g. an OpenStack availability zone.
+ZONE_LABEL = "zone:"
+HOST_LABEL_PREFIXES = (ZONE_LABEL, "aggregate:")
+
 
 class PlatformError(Exception):
     """The platform refused or could not answer; the message says why, in one line."""
@@ -32,6 +38,7 @@ class InventoryHost:
     cpu_arch: str = "x86_64"
     # False: disabled on the platform (kept, but neither source nor target).
     enabled: bool = True
+    labels: tuple[str, ...] = ()  # only HOST_LABEL_PREFIXES labels, e.g. ("zone:az1", "aggregate:ssd")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from django.db import transaction
 from automigrate.bounded import CallTimedOut, call_bounded
 from automigrate.models import Event, Guest, Host, Migration
 from automigrate.platforms import Platform, PlatformError, PlatformInventory, get_platform
+from automigrate.platforms.base import HOST_LABEL_PREFIXES
 from automigrate.services.events import record_event
 
 HOST_FIELDS = ("name", "cpu_count", "mem_total", "host_type", "cpu_arch", "enabled")
@@ -81,7 +82,7 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
         host = by_external.get(item.external_id) or by_name.get(item.name)
         if host is None:
             host = Host.objects.create(
-                external_id=item.external_id, **{f: getattr(item, f) for f in HOST_FIELDS}
+                external_id=item.external_id, labels=sorted(item.labels), **{f: getattr(item, f) for f in HOST_FIELDS}
             )
             report.add("host", host.name, "new")
         else:
@@ -90,6 +91,10 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
                 changed.append("external_id")
             for f in changed:
                 setattr(host, f, getattr(item, f))
+            labels = _host_labels(host.labels, item.labels)
+            if labels != sorted(host.labels or ()):
+                host.labels = labels
+                changed.append("labels")
             if changed:
                 host.save(update_fields=[*changed, "updated_at"])
                 report.add("host", host.name, "updated " + ", ".join(changed))
@@ -105,6 +110,12 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
         if host.external_id and host.external_id not in named and host.status == Host.Status.ONLINE:
             _set_host_status(host, Host.Status.OFFLINE, "no longer reported by the platform", report)
     return seen
+
+
+def _host_labels(current: list | None, reported: tuple[str, ...]) -> list[str]:
+    """The admin's labels as they are, the platform's (HOST_LABEL_PREFIXES) as reported now."""
+    own = [label for label in current or () if not label.startswith(HOST_LABEL_PREFIXES)]
+    return sorted({*own, *reported})
 
 
 def _set_host_status(host: Host, status: str, why: str, report: SyncReport) -> None:
