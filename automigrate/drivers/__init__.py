@@ -10,6 +10,7 @@ from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
     "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
+    "openstack": "automigrate.drivers.openstack.OpenStackDriver",
 }
 
 
