@@ -97,17 +97,24 @@ def build_case(args):
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
             url = f"http://127.0.0.1:{server.server_address[1]}"
-            self._boot_demo(args.servers, args.computes)
+            if args.servers:
+                self._boot_demo(args.servers, args.computes)
             print(json.dumps({"ready": True, "url": url, "compute": url + "/v2.1", "token": args.token,
                               "hosts": [f"host{i}" for i in range(1, args.computes + 1)]}), flush=True)
             _wait_for_stop()
             server.shutdown()
 
         def _boot_demo(self, count, computes):
-            flavor = self.api.get_flavors()[0]
+            # The fake hosts have 1000 vCPUs: a 200-vCPU flavor makes a busy server matter, and
+            # the project's quota must not stand in the way.
+            for project in ("admin", self.admin_api.project_id):  # HTTP clients' project, the fixtures' own
+                self.admin_api.api_put(f"/os-quota-sets/{project}",
+                                       {"quota_set": {"cores": -1, "ram": -1, "instances": -1}})
+            self.admin_api.api_post("/flavors", {"flavor": {"name": "am.big", "id": "am-big", "vcpus": 200,
+                                                            "ram": 2048, "disk": 1}})
             for i in range(count):
                 host = f"host{1 + i % computes}"
-                self._create_server(name=f"demo-{i + 1}", flavor_id=flavor["id"], networks="none",
+                self._create_server(name=f"demo-{i + 1}", flavor_id="am-big", networks="none",
                                     az=f"nova:{host}")
 
     return NovaHarness("test_serve")
