@@ -38,3 +38,19 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) var staticfiles
+
+# A two-host libvirt + QEMU lab on this machine (root, Debian/Ubuntu): see README "Try it on one machine".
+LAB_DIR ?= var/lab
+LAB_PACKAGES := libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86 libvirt-dev pkg-config gcc gcc-multilib make
+.PHONY: lab lab-down lab-packages
+lab-packages:
+	@dpkg -s $(LAB_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $(LAB_PACKAGES); }
+
+lab: lab-packages venv
+	$(PY) -m pip install --quiet -r requirements-libvirt.txt
+	$(PY) lab/libvirt_lab.py up --dir $(LAB_DIR)
+	@echo "# paste the lines above into your shell, then: make run"
+
+lab-down:
+	$(PY) lab/libvirt_lab.py down --dir $(LAB_DIR)

@@ -123,11 +123,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("time", "rule_name", "action", "user", "guest", "source_host", "target_host", "summary")
-    list_filter = ("action", "rule_name", "time", ("source_host", admin.RelatedOnlyFieldListFilter),
-                   ("target_host", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("rule_name", "summary", "guest__name", "source_host__name", "target_host__name")
-    list_select_related = ("guest", "source_host", "target_host")
+    # The names stored with each event: the host or guest may have been deleted since.
+    list_display = ("time", "rule_name", "action", "user", "guest_name", "source_host_name", "target_host_name",
+                    "summary")
+    list_filter = ("action", "rule_name", "time")
+    search_fields = ("rule_name", "summary", "guest_name", "source_host_name", "target_host_name")
     date_hierarchy = "time"
     list_per_page = 100
 

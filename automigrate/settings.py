@@ -239,6 +239,20 @@ AUTOMIGRATE = {
     "OPENSTACK_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_OPENSTACK_TIMEOUT_SECONDS", 10),
     "SAME_ZONE": env_bool("AUTOMIGRATE_SAME_ZONE", True),
     "PROXMOX_WITH_LOCAL_DISKS": env_bool("AUTOMIGRATE_PROXMOX_WITH_LOCAL_DISKS", False),
+    # libvirt + QEMU/KVM (AUTOMIGRATE_PLATFORM=libvirt; see README "libvirt + QEMU/KVM hosts").
+    "LIBVIRT_HOSTS": os.environ.get("AUTOMIGRATE_LIBVIRT_HOSTS", ""),
+    "LIBVIRT_MIGRATION_HOST": os.environ.get("AUTOMIGRATE_LIBVIRT_MIGRATION_HOST", ""),
+    "LIBVIRT_CONNECT_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_LIBVIRT_CONNECT_TIMEOUT_SECONDS", 5),
+    "LIBVIRT_CALL_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_LIBVIRT_CALL_TIMEOUT_SECONDS", 10),
+    "LIBVIRT_START_CONFIRM_SECONDS": env_number("AUTOMIGRATE_LIBVIRT_START_CONFIRM_SECONDS", 10),
+    "LIBVIRT_START_GRACE_SECONDS": env_number("AUTOMIGRATE_LIBVIRT_START_GRACE_SECONDS", 15),
+    "LIBVIRT_AUTO_CONVERGE": env_bool("AUTOMIGRATE_LIBVIRT_AUTO_CONVERGE", True),
+    "LIBVIRT_BANDWIDTH_MIB_S": env_number("AUTOMIGRATE_LIBVIRT_BANDWIDTH_MIB_S", 0),
+    "LIBVIRT_TLS": env_bool("AUTOMIGRATE_LIBVIRT_TLS", False),
+    "LIBVIRT_COPY_STORAGE": env_bool("AUTOMIGRATE_LIBVIRT_COPY_STORAGE", False),
+    "LIBVIRT_HOST_CPU": os.environ.get("AUTOMIGRATE_LIBVIRT_HOST_CPU", "host"),
+    # When a migrate call returns, send the watcher task at once instead of waiting for beat's next run.
+    "LIBVIRT_NOTIFY_WATCHER": env_bool("AUTOMIGRATE_LIBVIRT_NOTIFY_WATCHER", True),
     # Engine tuning (automigrate.engine.Tuning).
     "COOLDOWN_MINUTES": env_number("AUTOMIGRATE_COOLDOWN_MINUTES", 30),
     # A guest never returns to the host it left within this many minutes.
@@ -266,10 +280,46 @@ AUTOMIGRATE = {
     # Simulated cluster.
     "SIM_BANDWIDTH_MB_PER_S": env_number("AUTOMIGRATE_SIM_BANDWIDTH_MB_PER_S", 400),
     "SIM_FAILURE_PROBABILITY": env_number("AUTOMIGRATE_SIM_FAILURE_PROBABILITY", 0.05),
-    # Ingest (InfluxDB line protocol at /write).
+    # Which tags name a host and a guest, first present wins: for /write and for the
+    # external metric sources alike (automigrate.sources.tags reads them).
     "INGEST_HOST_TAGS": env_list("AUTOMIGRATE_INGEST_HOST_TAGS", "host_id,host"),
     "INGEST_GUEST_TAGS": env_list("AUTOMIGRATE_INGEST_GUEST_TAGS", "vm_id"),
+    # External metric stores (AUTOMIGRATE_METRIC_SOURCE=influxdb|victoriametrics|prometheus).
+    "METRIC_URL": os.environ.get("AUTOMIGRATE_METRIC_URL", ""),
+    "METRIC_DATABASE": os.environ.get("AUTOMIGRATE_METRIC_DATABASE", "telegraf"),
+    "METRIC_USERNAME": os.environ.get("AUTOMIGRATE_METRIC_USERNAME", ""),
+    "METRIC_PASSWORD": os.environ.get("AUTOMIGRATE_METRIC_PASSWORD", ""),
+    "METRIC_TOKEN": os.environ.get("AUTOMIGRATE_METRIC_TOKEN", ""),
+    "METRIC_VERIFY_TLS": env_bool("AUTOMIGRATE_METRIC_VERIFY_TLS", True),
+    "METRIC_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_METRIC_TIMEOUT_SECONDS", 5),
+    # Series names; empty = telegraf's (InfluxDB "measurement.field", Prometheus/VictoriaMetrics a metric name).
+    "METRIC_HOST_CPU_SERIES": os.environ.get("AUTOMIGRATE_METRIC_HOST_CPU_SERIES", ""),
+    "METRIC_HOST_CPU_TAGS": os.environ.get("AUTOMIGRATE_METRIC_HOST_CPU_TAGS", "cpu=cpu-total"),
+    "METRIC_HOST_MEM_SERIES": os.environ.get("AUTOMIGRATE_METRIC_HOST_MEM_SERIES", ""),
+    "METRIC_GUEST_CPU_SERIES": os.environ.get("AUTOMIGRATE_METRIC_GUEST_CPU_SERIES", ""),
     "INGEST_AUTO_REGISTER_HOSTS": env_bool("AUTOMIGRATE_INGEST_AUTO_REGISTER_HOSTS", False),
+    # A sample stamped further ahead of the server's clock than this is refused (400).
+    "INGEST_MAX_FUTURE_SECONDS": env_number("AUTOMIGRATE_INGEST_MAX_FUTURE_SECONDS", 300),
+    # Auto-registration caps: beyond them the whole request is refused and no host created.
+    "INGEST_MAX_NEW_HOSTS_PER_REQUEST": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_REQUEST", 100)),
+    "INGEST_MAX_NEW_HOSTS_PER_HOUR": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_HOUR", 1000)),
+    # Cloudpods (AUTOMIGRATE_PLATFORM=cloudpods): Keystone v3 credentials and how to live-migrate.
+    "CLOUDPODS": {
+        "AUTH_URL": os.environ.get("AUTOMIGRATE_CLOUDPODS_AUTH_URL", ""),
+        "USERNAME": os.environ.get("AUTOMIGRATE_CLOUDPODS_USERNAME", ""),
+        "PASSWORD": os.environ.get("AUTOMIGRATE_CLOUDPODS_PASSWORD", ""),
+        "PROJECT": os.environ.get("AUTOMIGRATE_CLOUDPODS_PROJECT", "system"),
+        "DOMAIN": os.environ.get("AUTOMIGRATE_CLOUDPODS_DOMAIN", "Default"),
+        "REGION": os.environ.get("AUTOMIGRATE_CLOUDPODS_REGION", ""),
+        "VERIFY_TLS": env_bool("AUTOMIGRATE_CLOUDPODS_VERIFY_TLS", True),
+        "TIMEOUT_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_TIMEOUT_SECONDS", 10),
+        # As the original monitor sends them.
+        "SKIP_CPU_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_CPU_CHECK", True),
+        "SKIP_KERNEL_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_KERNEL_CHECK", True),
+        "MAX_BANDWIDTH_MB": int(env_number("AUTOMIGRATE_CLOUDPODS_MAX_BANDWIDTH_MB", 0)) or None,
+        # After a timeout's cancel, how long the watcher waits for the server to settle.
+        "CANCEL_SETTLE_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_CANCEL_SETTLE_SECONDS", 30),
+    },
 }
 
 LOGGING = {

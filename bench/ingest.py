@@ -68,7 +68,8 @@ def setup(url: str) -> str:
 
 
 def make_batches(count: int, lines: int) -> list[str]:
-    start = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
+    # Recent: ingest refuses samples older than the retention.
+    start = int(time.time()) - 3 * 86400
     batches = []
     for b in range(count):
         out = []

@@ -4,6 +4,9 @@ HTML page and its live JSON endpoint so a refresh shows exactly what a reload wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -23,6 +26,19 @@ HOST_EVENTS = 10
 NAMES_SHOWN = 30
 
 
+def _tolerating_source_errors(build: Callable[..., dict]) -> Callable[..., dict]:
+    """A page whose metric source fails shows no numbers and a banner naming the source (never a 500)."""
+
+    @wraps(build)
+    def wrapped(*args, **kwargs) -> dict:
+        with metrics.tolerating_source_errors() as problems:
+            context = build(*args, **kwargs)
+        context["source_problems"] = problems
+        return context
+
+    return wrapped
+
+
 def _page(items, number, per_page):
     return Paginator(items, per_page).get_page(number)
 
@@ -36,6 +52,7 @@ def _lock_and_states(rules) -> tuple[dict, dict[int, str]]:
     return lock, states
 
 
+@_tolerating_source_errors
 def overview(params) -> dict:
     rows, watching = queries.host_rows()
     search = params.get("q", "").strip()
@@ -66,6 +83,7 @@ def overview(params) -> dict:
     }
 
 
+@_tolerating_source_errors
 def host_detail(host: Host, range_key: str) -> dict:
     if range_key not in series.RANGES:
         range_key = series.DEFAULT_RANGE
@@ -110,6 +128,7 @@ def rule_list(params) -> dict:
     return {"rules_page": _page(rules, params.get("page"), RULES_PER_PAGE), "lock": lock}
 
 
+@_tolerating_source_errors
 def rule_detail(rule: MigrationRule) -> dict:
     # Whole lists in one query each (ids and names are small even at thousands of hosts); the
     # page shows the first few and a count.
@@ -148,7 +167,7 @@ def rule_detail(rule: MigrationRule) -> dict:
 
 
 def event_log(params) -> dict:
-    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    queryset = Event.objects.select_related("rule", "guest", "source_host", "target_host").order_by("-time", "-id")
     event_filter = EventFilter(params, queryset=queryset)
     events = event_filter.qs if event_filter.is_valid() else queryset.none()
     return {

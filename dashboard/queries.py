@@ -231,7 +231,7 @@ def in_flight_count() -> int:
 
 
 def estimated_progress(migration: Migration, now: datetime | None = None) -> float | None:
-    """Fraction done, 0–1, estimated: drivers do not report progress.
+    """Fraction done, 0–1: what the driver last reported (libvirt's job stats), else an estimate.
 
     Live migration time is dominated by copying memory, so elapsed time over
     the expected copy time is an honest estimate; it stops at 99 % because
@@ -239,6 +239,8 @@ def estimated_progress(migration: Migration, now: datetime | None = None) -> flo
     """
     if migration.started_at is None:
         return 0.0
+    if migration.progress is not None:
+        return min(1.0, max(0.0, migration.progress))
     now = now or timezone.now()
     expected = lifecycle.migration_seconds(
         migration.guest.vmem_size, settings.AUTOMIGRATE["SIM_BANDWIDTH_MB_PER_S"]
@@ -248,7 +250,8 @@ def estimated_progress(migration: Migration, now: datetime | None = None) -> flo
 
 def latest_events(limit: int = LATEST_EVENTS, *conditions: Q, **filters) -> list[Event]:
     return list(
-        Event.objects.filter(*conditions, **filters).select_related("guest", "source_host", "target_host")[:limit]
+        Event.objects.filter(*conditions, **filters)
+        .select_related("rule", "guest", "source_host", "target_host")[:limit]
     )
 
 

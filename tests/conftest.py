@@ -91,3 +91,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         # One file per test run: several runs on one machine must not share it.
         name = f"automigrate-test-{os.getpid()}.sqlite3"
         database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse serialized_rollback: it breaks random test order.
+
+    After a transactional test's flush, post_migrate re-creates the operators
+    group and the lock row (automigrate.apps.ensure_fixed_rows). A later
+    serialized_rollback test then re-inserts its own copy of them and fails on
+    the unique group name. The fixed rows are always there, so no test needs it.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and marker.kwargs.get("serialized_rollback"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: serialized_rollback=True breaks random order; the operators group and the"
+                " lock row are re-created after every flush (automigrate.apps.ensure_fixed_rows)"
+            )

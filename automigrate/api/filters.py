@@ -102,7 +102,8 @@ class EventFilter(_TimeRangeFilter):
     rule_name = filters.CharFilter()
     action = filters.MultipleChoiceFilter(choices=Event.Action.choices)
     host = filters.CharFilter(method="filter_host", help_text="host name, as source or target")
-    guest = filters.CharFilter(field_name="guest__name", help_text="guest name")
+    # The names stored with each event: also finds events of deleted (or renamed) hosts and guests.
+    guest = filters.CharFilter(field_name="guest_name", help_text="guest name")
     user = filters.CharFilter()
 
     class Meta:
@@ -110,7 +111,7 @@ class EventFilter(_TimeRangeFilter):
         fields = ["rule", "rule_name", "action", "host", "guest", "user", "since", "until"]
 
     def filter_host(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return _on_host(queryset, "source_host", "target_host", value)
+        return queryset.filter(Q(source_host_name=value) | Q(target_host_name=value))
 
 
 class MigrationFilter(filters.FilterSet):

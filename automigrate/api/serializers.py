@@ -135,20 +135,34 @@ class ApproveSerializer(serializers.Serializer):
     event = serializers.IntegerField(help_text="id of the rule's `recommend` event to carry out")
 
 
+class _StoredName(serializers.CharField):
+    """A name copied into the event; null when the event names none (as the API always said)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class EventSerializer(serializers.ModelSerializer):
     rule = serializers.IntegerField(source="rule_ref", read_only=True, allow_null=True,
                                     help_text="rule id, kept after the rule is deleted")
-    guest = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    source_host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    target_host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
-    migration = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    # Names and ids as they were when the event happened, kept after the host or guest is deleted.
+    guest = _StoredName(source="guest_name", help_text="guest name at the time")
+    guest_id = serializers.IntegerField(read_only=True, allow_null=True)
+    source_host = _StoredName(source="source_host_name", help_text="source host name at the time")
+    source_host_id = serializers.IntegerField(read_only=True, allow_null=True)
+    target_host = _StoredName(source="target_host_name", help_text="target host name at the time")
+    target_host_id = serializers.IntegerField(read_only=True, allow_null=True)
+    migration = serializers.IntegerField(source="migration_id", read_only=True, allow_null=True)
     notes = serializers.JSONField(read_only=True)
 
     class Meta:
         model = Event
         fields = [
-            "id", "time", "rule", "rule_name", "action", "user", "guest", "source_host", "target_host",
-            "migration", "summary", "notes",
+            "id", "time", "rule", "rule_name", "action", "user", "guest", "guest_id", "source_host",
+            "source_host_id", "target_host", "target_host_id", "migration", "summary", "notes",
         ]
         read_only_fields = fields
 
@@ -165,6 +179,7 @@ class MigrationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "guest", "source", "target", "rule", "batch", "state", "score", "target_score",
             "requested_at", "started_at", "finished_at", "deadline_at", "duration_seconds", "error",
+            "progress", "driver_ref",
         ]
         read_only_fields = fields
 

@@ -22,6 +22,7 @@ from automigrate.models import Event, Guest, Host, Migration, MigrationRule
 from automigrate.services import rules as rule_service
 from automigrate.services import series as series_service
 from automigrate.services.evaluate import ApprovalError, approve_recommendation, evaluate_rule, preview_rule
+from automigrate.sources import SourceError
 from automigrate.units import format_period, parse_period
 
 
@@ -29,6 +30,12 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "the request conflicts with the current state"
     default_code = "conflict"
+
+
+class SourceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the metric source did not answer"
+    default_code = "metric_source_unavailable"
 
 
 def call_service(function, *args, **kwargs):
@@ -188,7 +195,7 @@ class RuleViewSet(viewsets.ModelViewSet):
 class EventViewSet(viewsets.ReadOnlyModelViewSet):
     """The event log: every decision and migration attempt, newest first. Append-only."""
 
-    queryset = Event.objects.select_related("guest", "source_host", "target_host").order_by("-time", "-id")
+    queryset = Event.objects.select_related("rule", "guest", "source_host", "target_host").order_by("-time", "-id")
     serializer_class = s.EventSerializer
     filterset_class = EventFilter
     search_fields = ["rule_name", "summary"]
@@ -249,6 +256,12 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     filterset_class = HostFilter
     search_fields = ["name"]
     ordering_fields = ["name"]
+
+    def handle_exception(self, exc):
+        # The numbers come from the configured metric source; when it cannot answer, say which and why (503).
+        if isinstance(exc, SourceError):
+            exc = SourceUnavailable(str(exc))
+        return super().handle_exception(exc)
 
     def _window(self) -> int:
         return _duration_param(

@@ -11,6 +11,7 @@ DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
     "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
     "openstack": "automigrate.drivers.openstack.OpenStackDriver",
+    "libvirt": "automigrate.drivers.libvirt.LibvirtDriver",
 }
 
 

@@ -33,6 +33,9 @@ class PollResult:
     error: str = ""
     # Where the guest runs now, when the driver knows (a real cloud may land it elsewhere).
     host_name: str | None = None
+    # Fraction done (0–1) while running, when the platform reports it (libvirt's job stats);
+    # None: the dashboard estimates it from memory size and bandwidth.
+    progress: float | None = None
 
 
 class MigrationDriver(ABC):

@@ -40,8 +40,9 @@ class Event(models.Model):
         INVENTORY = "inventory"
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
+    # Like the host and guest columns below: a deleted rule leaves its events as they are.
     rule = models.ForeignKey(
-        "automigrate.MigrationRule", on_delete=models.SET_NULL, null=True, blank=True,
+        "automigrate.MigrationRule", on_delete=models.DO_NOTHING, null=True, blank=True,
         related_name="events", db_constraint=False,
     )
     # Kept when the rule is deleted.
@@ -49,18 +50,24 @@ class Event(models.Model):
     rule_name = models.CharField(max_length=200, blank=True, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
     user = models.CharField(max_length=150, default=SYSTEM_USER)
+    # DO_NOTHING without a database constraint: deleting a host or guest leaves its events
+    # untouched, the id in these columns and the name beside it, as they were at the time.
+    # Show the *_name columns: the object an id points to may be gone (or renamed).
     guest = models.ForeignKey(
-        "automigrate.Guest", on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        "automigrate.Guest", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="events",
         db_constraint=False,
     )
+    guest_name = models.CharField(max_length=200, blank=True, db_index=True)
     source_host = models.ForeignKey(
-        "automigrate.Host", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "automigrate.Host", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
         db_constraint=False,
     )
+    source_host_name = models.CharField(max_length=200, blank=True, db_index=True)
     target_host = models.ForeignKey(
-        "automigrate.Host", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "automigrate.Host", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+",
         db_constraint=False,
     )
+    target_host_name = models.CharField(max_length=200, blank=True, db_index=True)
     migration = models.ForeignKey(
         "automigrate.Migration", on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
         db_constraint=False,
@@ -78,7 +85,7 @@ class Event(models.Model):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.rule_name} {self.action}: {self.summary}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not kwargs.pop("_allow_update", False):
+        if self.pk is not None:
             raise PermissionError("events are append-only")
         super().save(*args, **kwargs)
 

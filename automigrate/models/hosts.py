@@ -3,6 +3,7 @@
 from django.db import models
 
 from automigrate.engine.model import PINNED_LABELS
+from automigrate.models.bounds import MoreThanZero
 
 
 class Host(models.Model):
@@ -13,8 +14,8 @@ class Host(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
-    cpu_count = models.PositiveIntegerField()
-    mem_total = models.PositiveBigIntegerField(help_text="bytes")
+    cpu_count = models.PositiveIntegerField(validators=[MoreThanZero("a host's CPU count")])
+    mem_total = models.PositiveBigIntegerField(help_text="bytes", validators=[MoreThanZero("a host's memory size")])
     host_type = models.CharField(max_length=40, default="kvm")
     cpu_arch = models.CharField(max_length=40, default="x86_64")
     enabled = models.BooleanField(default=True)
@@ -25,6 +26,12 @@ class Host(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(cpu_count__gt=0), name="host_cpu_count_positive",
+                                   violation_error_message="a host's CPU count must be more than 0"),
+            models.CheckConstraint(condition=models.Q(mem_total__gt=0), name="host_mem_total_positive",
+                                   violation_error_message="a host's memory size must be more than 0"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -46,8 +53,10 @@ class Guest(models.Model):
     name = models.CharField(max_length=200, unique=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
     host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="guests")
-    vcpu_count = models.PositiveIntegerField()
-    vmem_size = models.PositiveIntegerField(help_text="MB, as the reference")
+    vcpu_count = models.PositiveIntegerField(validators=[MoreThanZero("a guest's vCPU count")])
+    vmem_size = models.PositiveIntegerField(
+        help_text="MB, as the reference", validators=[MoreThanZero("a guest's memory size")]
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     labels = models.JSONField(default=list, blank=True, help_text='e.g. ["pinned"] or ["never-migrate"]')
     last_migrated_at = models.DateTimeField(null=True, blank=True)
@@ -64,6 +73,12 @@ class Guest(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(vcpu_count__gt=0), name="guest_vcpu_count_positive",
+                                   violation_error_message="a guest's vCPU count must be more than 0"),
+            models.CheckConstraint(condition=models.Q(vmem_size__gt=0), name="guest_vmem_size_positive",
+                                   violation_error_message="a guest's memory size must be more than 0"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -58,6 +58,9 @@ class Migration(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     driver_ref = models.CharField(max_length=200, blank=True, help_text="the driver's id of this migration")
+    progress = models.FloatField(
+        null=True, blank=True, help_text="fraction done (0–1) as the driver last reported it; empty: not reported"
+    )
     error = models.TextField(blank=True)
     # The reference's event notes for this move ({"guest": {...}, "target_host": {...}}) and the
     # engine's reason, fixed when planned so later events repeat the numbers the decision used.
@@ -65,6 +68,15 @@ class Migration(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        constraints = [
+            # The lock keeps batches apart; this keeps a guest from being moved twice at once
+            # even if two writers slip past it.
+            models.UniqueConstraint(
+                fields=["guest"], condition=models.Q(state__in=["pending", "migrating"]),
+                name="one_active_migration_per_guest",
+                violation_error_message="this guest already has a migration pending or in progress",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.guest} {self.source} -> {self.target} ({self.state})"

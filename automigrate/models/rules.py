@@ -1,10 +1,17 @@
 """Migration rules: when a host's metric mean crosses a threshold, move VMs off it."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from automigrate.engine.model import CPU, MEM
-from automigrate.units import format_period, format_size
+from automigrate.models.bounds import (
+    MAX_CPU_THRESHOLD_PERCENT,
+    MAX_MEM_THRESHOLD_BYTES,
+    threshold_problem,
+    validate_period_seconds,
+)
+from automigrate.units import MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS, format_period, format_size
 
 
 class MigrationRule(models.Model):
@@ -20,7 +27,8 @@ class MigrationRule(models.Model):
     metric = models.CharField(max_length=32, choices=Metric.choices, default=CPU)
     threshold = models.FloatField(help_text="CPU: percent, 0 < t <= 100. Memory: bytes (8G, 512M accepted)")
     period_seconds = models.PositiveIntegerField(
-        default=300, help_text="check interval and averaging window, at least 10 s"
+        default=300, help_text="check interval and averaging window, at least 10 s",
+        validators=[validate_period_seconds],
     )
     source_hosts = models.ManyToManyField(
         "automigrate.Host", blank=True, related_name="rules_watching",
@@ -48,9 +56,32 @@ class MigrationRule(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(metric=CPU, threshold__gt=0, threshold__lte=MAX_CPU_THRESHOLD_PERCENT)
+                    | models.Q(metric=MEM, threshold__gt=0, threshold__lte=MAX_MEM_THRESHOLD_BYTES)
+                ),
+                name="rule_threshold_in_range",
+                violation_error_message="threshold out of range: CPU 0 < t <= 100 %, memory 0 < t <= 1P bytes",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_seconds__gte=MIN_PERIOD_SECONDS, period_seconds__lte=MAX_PERIOD_SECONDS),
+                name="rule_period_in_range",
+                violation_error_message=f"period out of range: {MIN_PERIOD_SECONDS}s to {MAX_PERIOD_SECONDS}s",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The threshold's range depends on the metric, so it is checked here (field-named)."""
+        super().clean()
+        if self.threshold is not None and self.metric in (CPU, MEM):
+            problem = threshold_problem(self.metric, self.threshold)
+            if problem:
+                raise ValidationError({"threshold": problem})
 
     @property
     def operator(self) -> str:

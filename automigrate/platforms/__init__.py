@@ -17,6 +17,8 @@ PLATFORMS = {
     "simulator": "automigrate.platforms.simulator.SimulatorPlatform",
     "proxmox": "automigrate.platforms.proxmox.ProxmoxPlatform",
     "openstack": "automigrate.platforms.openstack.OpenStackPlatform",
+    "libvirt": "automigrate.platforms.libvirt.LibvirtPlatform",
+    "cloudpods": "automigrate.platforms.cloudpods.CloudpodsPlatform",
 }
 
 

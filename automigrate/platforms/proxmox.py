@@ -122,6 +122,9 @@ class ProxmoxPlatform(Platform):
                 # An offline node reports no capacity: keep what we knew, take it out of play.
                 inventory.unreachable[row["node"]] = f"node status is {row.get('status', 'unknown')}"
                 continue
+            if not row.get("maxcpu") or not row.get("maxmem"):
+                inventory.unreachable[row["node"]] = "node reports no CPUs or memory"
+                continue
             inventory.hosts.append(InventoryHost(
                 name=row["node"], external_id=row["node"], cpu_count=int(row["maxcpu"]),
                 mem_total=int(row["maxmem"]), host_type="kvm",

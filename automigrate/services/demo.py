@@ -68,3 +68,19 @@ def _fill_memory(host: Host) -> None:
             name="mem-test-vm", external_id="mem-test-vm", host=host, vcpu_count=2, vmem_size=filler_mb,
             workload={"shape": workloads.STEADY, "level": 5},
         )
+
+
+# `make lab`'s rule: lab-h1's four guests (20 % of a CPU each) put it at ~40 % of its 2 CPUs;
+# moving two of them to lab-h2 leaves both hosts at ~20 % (lab/libvirt_lab.py, DEMO_GUESTS).
+LAB_RULE = {"name": "lab-cpu", "metric": CPU, "threshold": 25, "period": "1m"}
+
+
+def ensure_libvirt_lab() -> str:
+    """`make lab` + `make run`: read the lab's hosts and guests now and add the lab's rule once."""
+    from automigrate.services.inventory import sync_inventory
+
+    report = sync_inventory()
+    if MigrationRule.objects.filter(name=LAB_RULE["name"]).exists():
+        return f"libvirt lab: {report}; rule {LAB_RULE['name']} already there"
+    rule = create_rule(dict(LAB_RULE))
+    return f"libvirt lab: {report}; created rule {rule.describe()}"

@@ -29,7 +29,7 @@ evaluation, so "checked, nothing new" is visible without an event.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -38,7 +38,7 @@ from django.utils import timezone
 from automigrate.engine import lifecycle, plan
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
-from automigrate.models import Event, Host, MigrationBatch, MigrationRule
+from automigrate.models import Event, Guest, Host, MigrationBatch, MigrationRule
 from automigrate.services import execution, inventory, lock
 from automigrate.services.events import record_event
 from automigrate.services.snapshot import ClusterView, build_view
@@ -103,6 +103,11 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     view = build_view(rule, now)
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)
+    if view.source_error:
+        # No numbers, so no decision: one event saying why (written again only when the reason changes).
+        evaluation = _source_failed(rule, view, stale)
+        _record(rule, evaluation, [], now)
+        return _finish(rule, evaluation, now)
     if result.result == NOT_TRIGGERED:
         evaluation = _not_triggered(rule, result, stale)
     elif not result.moves:
@@ -111,6 +116,9 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
         evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
     else:
         evaluation = _recommend(rule, result, stale)
+    if view.ignored and evaluation.decision is not None:
+        notes = {**evaluation.decision.notes, "ignored_samples": view.ignored}
+        evaluation.decision = replace(evaluation.decision, notes=notes)
     _record(rule, evaluation, _failures(rule, result, stale, view), now)
     return _finish(rule, evaluation, now)
 
@@ -130,7 +138,8 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
     now = now or timezone.now()
     if event.action != Event.Action.RECOMMEND:
         raise ApprovalError(f"event #{event.pk} is a {event.action} event: only recommend events can be approved")
-    rule = event.rule
+    # By id: the event keeps a deleted rule's id, and event.rule would raise for it.
+    rule = MigrationRule.objects.filter(pk=event.rule_ref).first() if event.rule_ref is not None else None
     if rule is None:
         raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
     if _approved(event):
@@ -233,13 +242,22 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
     return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
 
 
+def _source_failed(rule: MigrationRule, view: ClusterView, stale: dict) -> Evaluation:
+    """The metric source did not answer: nothing decided, every host stale this round."""
+    summary = f"{view.source_error}: no host evaluated{_stale_text(stale)}"
+    notes = {"source_error": view.source_error, "stale": stale}
+    key = f"source_error:{view.source_error}"
+    return Evaluation(rule, NOT_TRIGGERED, summary, decision=_Decision(Event.Action.NOT_TRIGGERED, summary, notes, key))
+
+
 def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
     summary = (
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
         f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
     )
+    ids = _platform_ids(result.moves)
     notes = {
-        "moves": [_move_notes(move) for move in result.moves],
+        "moves": [_move_notes(move, ids) for move in result.moves],
         "triggered": result.triggered,
         "stale": stale,
     }
@@ -410,12 +428,31 @@ def _moves_text(moves: list[Move]) -> str:
     return _names([f"{m.guest} {m.source} → {m.target}" for m in moves])
 
 
-def _move_notes(move: Move) -> dict:
-    """A planned move in the reference's shape (names only: nothing is executed yet) plus the move itself."""
+def _move_notes(move: Move, ids: dict[str, dict[str, str]] | None = None) -> dict:
+    """A planned move in the reference's shape plus the move itself.
+
+    ``ids`` (from ``_platform_ids``) adds the platform's ids, e.g. Cloudpods' server and host ids.
+    """
+    guests, hosts = (ids or {}).get("guests", {}), (ids or {}).get("hosts", {})
+    guest = {"name": move.guest, "host": move.source, "score": move.score}
+    target = {"name": move.target, "score": move.target_before}
+    if move.guest in guests:
+        guest["id"] = guests[move.guest]
+    if move.source in hosts:
+        guest["host_id"] = hosts[move.source]
+    if move.target in hosts:
+        target["id"] = hosts[move.target]
+    return {"guest": guest, "target_host": target, "move": asdict(move)}
+
+
+def _platform_ids(moves: list[Move]) -> dict[str, dict[str, str]]:
+    """Guest and host names -> their platform ids (two queries), for a recommendation's notes."""
+    host_names = {m.source for m in moves} | {m.target for m in moves}
     return {
-        "guest": {"name": move.guest, "host": move.source, "score": move.score},
-        "target_host": {"name": move.target, "score": move.target_before},
-        "move": asdict(move),
+        "guests": dict(Guest.objects.filter(name__in=[m.guest for m in moves]).exclude(external_id="")
+                       .values_list("name", "external_id")),
+        "hosts": dict(Host.objects.filter(name__in=host_names).exclude(external_id="")
+                      .values_list("name", "external_id")),
     }
 
 

@@ -25,6 +25,11 @@ def record_event(
     migration=None,
     notes: dict | None = None,
 ) -> Event:
+    """Append one event, copying the names of what it describes as they are now.
+
+    The copies are what every reader shows: the host, guest or rule may later
+    be renamed or deleted, and the event must still say what happened to whom.
+    """
     return Event.objects.create(
         action=action,
         summary=summary,
@@ -33,8 +38,15 @@ def record_event(
         rule_name=rule.name if rule is not None else rule_name,
         user=actor_name(user) if not isinstance(user, str) else user,
         guest=guest,
+        guest_name=_name(guest),
         source_host=source_host,
+        source_host_name=_name(source_host),
         target_host=target_host,
+        target_host_name=_name(target_host),
         migration=migration,
         notes=notes or {},
     )
+
+
+def _name(obj) -> str:
+    return "" if obj is None else obj.name

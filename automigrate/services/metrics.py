@@ -1,52 +1,107 @@
-"""Window means for an evaluation, and sample retention.
+"""Window means and chart series from the configured metric source, and sample retention.
 
 The means come from the configured metric source; the database source
 answers each question with one aggregate query (GROUP BY host, metric or
 GROUP BY guest) whatever the number of hosts and guests (see
-automigrate.sources.database).
+automigrate.sources.database), the external stores with one request each.
+
+A source that cannot answer raises SourceError. The evaluator handles it
+itself (one event, hosts stale); pages that only show numbers read inside
+``tolerating_source_errors()``, where a failing read returns no data and the
+message is kept for a banner instead of turning the page into a 500.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from automigrate.models import GuestSample, HostSample
-from automigrate.sources import WindowMeans, get_source
+from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Set inside tolerating_source_errors(): the list the failures of this context go to.
+_tolerated: ContextVar[list[str] | None] = ContextVar("tolerated_source_errors", default=None)
+
+
+@contextlib.contextmanager
+def tolerating_source_errors() -> Iterator[list[str]]:
+    """Within the block, reads from a failing source return no data; the messages collect in the list yielded."""
+    problems: list[str] = []
+    token = _tolerated.set(problems)
+    try:
+        yield problems
+    finally:
+        _tolerated.reset(token)
+
+
+def _ask(question: Callable[[], T], empty: T) -> T:
+    try:
+        return question()
+    except SourceError as exc:
+        problems = _tolerated.get()
+        if problems is None:
+            raise
+        log.warning("%s", exc)
+        if str(exc) not in problems:
+            problems.append(str(exc))
+        return empty
 
 
 def window_means(period_seconds: int, now: datetime | None = None) -> WindowMeans:
     """Means of every host metric and guest CPU over the last ``period_seconds``."""
     now = now or timezone.now()
-    return get_source().window_means(now - timedelta(seconds=period_seconds), now)
+    return _ask(lambda: get_source().window_means(now - timedelta(seconds=period_seconds), now), WindowMeans())
 
 
-def host_means(period_seconds: int, now: datetime) -> dict[int, dict[str, float]]:
-    """host pk -> {metric: mean} over the last ``period_seconds``."""
-    return get_source().host_means(now - timedelta(seconds=period_seconds), now)
+def host_means(
+    period_seconds: int, now: datetime, *, source: MetricSource | None = None
+) -> dict[int, dict[str, float]]:
+    """host pk -> {metric: mean} over the last ``period_seconds`` (``source``: this one, not a new one)."""
+    source = source or get_source()
+    return _ask(lambda: source.host_means(now - timedelta(seconds=period_seconds), now), {})
 
 
-def guest_means(period_seconds: int, now: datetime, guest_ids: Collection[int] | None = None) -> dict[int, float]:
+def guest_means(
+    period_seconds: int, now: datetime, guest_ids: Collection[int] | None = None, *,
+    source: MetricSource | None = None,
+) -> dict[int, float]:
     """guest pk -> mean CPU over the last ``period_seconds``, for ``guest_ids`` (None: all)."""
-    return get_source().guest_means(now - timedelta(seconds=period_seconds), now, guest_ids)
+    source = source or get_source()
+    return _ask(lambda: source.guest_means(now - timedelta(seconds=period_seconds), now, guest_ids), {})
+
+
+def host_series(
+    host_id: int, metric: str, start: datetime, end: datetime, bucket_seconds: int
+) -> list[tuple[datetime, float]]:
+    """(bucket start, mean) of one host's metric, downsampled by the source."""
+    return _ask(lambda: get_source().host_series(host_id, metric, start, end, bucket_seconds), [])
 
 
 def prune_samples(now: datetime | None = None) -> tuple[int, int]:
-    """Delete samples older than SAMPLE_RETENTION_DAYS; returns (host rows, guest rows) deleted.
+    """Delete samples older than SAMPLE_RETENTION_DAYS, or stamped further ahead than
+    INGEST_MAX_FUTURE_SECONDS (stored before ingest refused them, they would never age out);
+    returns (host rows, guest rows) deleted.
 
     Each is one DELETE: the sample tables have nothing pointing at them, so
     Django deletes without loading rows.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=float(settings.AUTOMIGRATE["SAMPLE_RETENTION_DAYS"]))
-    hosts, _ = HostSample.objects.filter(time__lt=cutoff).delete()
-    guests, _ = GuestSample.objects.filter(time__lt=cutoff).delete()
+    future = now + timedelta(seconds=float(settings.AUTOMIGRATE["INGEST_MAX_FUTURE_SECONDS"]))
+    outside = Q(time__lt=cutoff) | Q(time__gt=future)
+    hosts, _ = HostSample.objects.filter(outside).delete()
+    guests, _ = GuestSample.objects.filter(outside).delete()
     return hosts, guests
 
 
@@ -64,8 +119,7 @@ def sample_source(now: datetime | None = None) -> str:
     if not hasattr(source, "sample"):
         return f"{source.name} does not sample"
     try:
-        hosts, guests = source.sample(now or timezone.now())
+        return str(source.sample(now or timezone.now()))
     except (PlatformError, CallTimedOut) as exc:
         log.warning("metric sampling skipped: %s", exc)
         return f"skipped: {exc}"
-    return f"{hosts} host and {guests} guest samples from {source.name}"

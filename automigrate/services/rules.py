@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, MigrationRule
+from automigrate.models.bounds import NAME_MAX_LENGTH, threshold_problem
 from automigrate.services.events import record_event
 from automigrate.units import MAX_PERIOD_SECONDS, format_period, parse_period, parse_size, shown_input
 
@@ -21,10 +22,6 @@ EDITABLE_FIELDS = (
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
 
 
-# No host has a petabyte of memory: a larger threshold is a typo (or 1e300).
-MAX_MEM_THRESHOLD_BYTES = 1024**5
-
-
 def clean_threshold(metric: str, raw) -> float:
     """CPU: a percent in (0, 100]. Memory: whole bytes in (0, 1P], also written as 8G or 512M."""
     if metric == MEM:
@@ -32,25 +29,16 @@ def clean_threshold(metric: str, raw) -> float:
             value = parse_size(raw)
         except ValueError as exc:
             raise ValidationError({"threshold": str(exc)}) from exc
-        if not value > 0:  # also NaN
-            raise ValidationError({"threshold": "a mem.available threshold must be more than 0 bytes"})
-        if value > MAX_MEM_THRESHOLD_BYTES:
+    else:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError) as exc:
             raise ValidationError(
-                {"threshold": f"'{shown_input(raw)}' is too large: a mem.available threshold is at most 1P"}
-            )
-        if value != int(value):
-            raise ValidationError({"threshold": f"'{shown_input(raw)}' is not a whole number of bytes"})
-        return value
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            {"threshold": f"'{shown_input(raw)}' is not a number: use a percent, 0 < t <= 100"}
-        ) from exc
-    if not 0 < value <= 100:
-        raise ValidationError(
-            {"threshold": f"{shown_input(raw)} is out of range: a cpu.usage_active threshold is 0 < t <= 100"}
-        )
+                {"threshold": f"'{shown_input(raw)}' is not a number: use a percent, 0 < t <= 100"}
+            ) from exc
+    problem = threshold_problem(metric, value, shown_input(raw))
+    if problem:
+        raise ValidationError({"threshold": problem})
     return value
 
 
@@ -61,6 +49,87 @@ def clean_period(raw) -> int:
         raise ValidationError({"period": str(exc)}) from exc
 
 
+# Each checker below reads one field from (data, instance) and writes its cleaned value
+# into ``cleaned``, or raises ValidationError({field: message}). clean_rule_input runs them
+# all and reports every bad field at once.
+
+
+def _clean_name(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    name = data.get("name", instance.name if instance else None)
+    name = str(name).strip() if name is not None else ""
+    cleaned["name"] = name
+    if not name:
+        raise ValidationError({"name": "a rule needs a name"})
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError({"name": f"a rule name is at most {NAME_MAX_LENGTH} characters, got {len(name)}"})
+    if "\x00" in name:
+        raise ValidationError({"name": "a rule name cannot contain a NUL character"})
+    clash = MigrationRule.objects.filter(name=name)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ValidationError({"name": f"a rule named '{shown_input(name)}' already exists"})
+
+
+def _clean_metric(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    metric = data.get("metric", instance.metric if instance else CPU)
+    cleaned["metric"] = metric
+    if metric not in METRICS:
+        raise ValidationError({"metric": f"'{shown_input(metric)}' is not a metric: use {' or '.join(METRICS)}"})
+
+
+def _clean_rule_threshold(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    metric = cleaned.get("metric")
+    if instance is not None and metric != instance.metric and data.get("threshold") in (None, ""):
+        # The old number would be kept in the new unit: 60 (%) would become 60 bytes.
+        raise ValidationError({"threshold": "give a new threshold when changing the metric"})
+    if not ("threshold" in data or instance is None or "metric" in data):
+        return
+    raw = data.get("threshold", instance.threshold if instance else None)
+    if raw in (None, ""):
+        raise ValidationError({"threshold": "a rule needs a threshold"})
+    if metric in METRICS:
+        cleaned["threshold"] = clean_threshold(metric, raw)
+
+
+def _clean_rule_period(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    raw = data.get("period", data.get("period_seconds"))
+    if raw is not None or instance is None:
+        cleaned["period_seconds"] = clean_period(raw if raw is not None else "5m")
+
+
+def _clean_mode(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    if "mode" in data:
+        cleaned["mode"] = data["mode"]
+        if data["mode"] not in MigrationRule.Mode.values:
+            raise ValidationError(
+                {"mode": f"'{shown_input(data['mode'])}' is not a mode: use {' or '.join(MigrationRule.Mode.values)}"}
+            )
+    if "enabled" in data:
+        cleaned["enabled"] = bool(data["enabled"])
+
+
+def _clean_relations(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    """Host and guest lists; a host cannot be both a source and a target of one rule."""
+    relations = {}
+    for field in RELATION_FIELDS:
+        if field in data:
+            relations[field] = list(data[field] or [])
+            cleaned[field] = relations[field]
+        elif instance is not None and instance.pk:
+            relations[field] = list(getattr(instance, field).all())
+        else:
+            relations[field] = []
+    both = {h.name for h in relations["source_hosts"]} & {h.name for h in relations["target_hosts"]}
+    if both:
+        raise ValidationError(
+            {"target_hosts": f"{', '.join(sorted(both))} cannot be both a source and a target host of the same rule"}
+        )
+
+
+FIELD_CHECKS = (_clean_name, _clean_metric, _clean_rule_threshold, _clean_rule_period, _clean_mode, _clean_relations)
+
+
 def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
     """Check a whole rule (new values over the instance's current ones).
 
@@ -69,70 +138,11 @@ def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
     """
     errors: dict[str, str] = {}
     cleaned: dict = {}
-
-    name = data.get("name", instance.name if instance else None)
-    if name is not None:
-        name = str(name).strip()
-    if not name:
-        errors["name"] = "a rule needs a name"
-    else:
-        clash = MigrationRule.objects.filter(name=name)
-        if instance is not None:
-            clash = clash.exclude(pk=instance.pk)
-        if clash.exists():
-            errors["name"] = f"a rule named '{name}' already exists"
-    cleaned["name"] = name
-
-    metric = data.get("metric", instance.metric if instance else CPU)
-    if metric not in METRICS:
-        errors["metric"] = f"'{metric}' is not a metric: use {' or '.join(METRICS)}"
-    cleaned["metric"] = metric
-
-    metric_changes = instance is not None and metric != instance.metric
-    if metric_changes and data.get("threshold") in (None, ""):
-        # The old number would be kept in the new unit: 60 (%) would become 60 bytes.
-        errors["threshold"] = "give a new threshold when changing the metric"
-    elif "threshold" in data or instance is None or "metric" in data:
-        raw_threshold = data.get("threshold", instance.threshold if instance else None)
-        if raw_threshold in (None, ""):
-            errors["threshold"] = "a rule needs a threshold"
-        elif metric in METRICS:
-            try:
-                cleaned["threshold"] = clean_threshold(metric, raw_threshold)
-            except ValidationError as exc:
-                errors.update({k: v[0] for k, v in exc.message_dict.items()})
-
-    raw_period = data.get("period", data.get("period_seconds"))
-    if raw_period is not None or instance is None:
+    for check in FIELD_CHECKS:
         try:
-            cleaned["period_seconds"] = clean_period(raw_period if raw_period is not None else "5m")
+            check(data, instance, cleaned)
         except ValidationError as exc:
-            errors.update({k: v[0] for k, v in exc.message_dict.items()})
-
-    if "mode" in data:
-        if data["mode"] not in MigrationRule.Mode.values:
-            errors["mode"] = f"'{data['mode']}' is not a mode: use {' or '.join(MigrationRule.Mode.values)}"
-        cleaned["mode"] = data["mode"]
-    if "enabled" in data:
-        cleaned["enabled"] = bool(data["enabled"])
-
-    relations = {}
-    for field in RELATION_FIELDS:
-        if field in data:
-            relations[field] = list(data[field] or [])
-        elif instance is not None and instance.pk:
-            relations[field] = list(getattr(instance, field).all())
-        else:
-            relations[field] = []
-    both = {h.name for h in relations["source_hosts"]} & {h.name for h in relations["target_hosts"]}
-    if both:
-        errors["target_hosts"] = (
-            f"{', '.join(sorted(both))} cannot be both a source and a target host of the same rule"
-        )
-    for field in RELATION_FIELDS:
-        if field in data:
-            cleaned[field] = relations[field]
-
+            errors.update({field: messages[0] for field, messages in exc.message_dict.items()})
     if errors:
         raise ValidationError(errors)
     return cleaned

@@ -1,9 +1,11 @@
-"""Metric series for charts, downsampled in SQL.
+"""Metric series for charts, downsampled by the metric source.
 
 A host's chart over 7 days of 10-second samples is 60,000 points per metric;
 browsers and Plotly choke on that, and shipping it costs more than computing
-it. So the database averages samples into fixed buckets (at most
-``MAX_POINTS`` per series whatever the range) and only the buckets travel.
+it. So the store averages samples into fixed buckets (at most
+``MAX_POINTS`` per series whatever the range) and only the buckets travel:
+SQL for our own tables, ``GROUP BY time()`` in InfluxDB, ``step`` in
+Prometheus and VictoriaMetrics (MetricSource.host_series).
 
 Buckets are aligned on the epoch (``floor(epoch / bucket)``), not on the
 start of the range, so a chart refreshed every few seconds keeps the same
@@ -22,14 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, FloatField, Func, Value
-from django.db.models.functions import Floor
 from django.utils import timezone
 
-from automigrate.models import HostSample
 from automigrate.services import metrics
 
 MAX_POINTS = 2000
@@ -37,28 +36,6 @@ MAX_POINTS = 2000
 # The chart ranges offered to people, in seconds.
 RANGES = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 24 * 3600}
 DEFAULT_RANGE = "6h"
-
-
-class Epoch(Func):
-    """Seconds since 1970-01-01 UTC of a datetime column, as a float.
-
-    Django has no portable epoch extraction, so each backend gets its own SQL.
-    """
-
-    output_field = FloatField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra
-        )
-
-    def as_sqlite(self, compiler, connection, **extra):
-        # Django stores datetimes as ISO text on SQLite; julianday() parses it. SQLite keeps
-        # milliseconds internally, so rounding to 3 decimals undoes the float error that would
-        # otherwise drop a sample at 12:00:10 into the 12:00:09 bucket.
-        return self.as_sql(
-            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
-        )
 
 
 @dataclass
@@ -87,32 +64,13 @@ def range_bounds(range_key: str, now: datetime | None = None) -> tuple[datetime,
     return now - timedelta(seconds=RANGES.get(range_key, RANGES[DEFAULT_RANGE])), now
 
 
-def _bucketed(queryset, bucket: int, group_by: tuple[str, ...] = ()):
-    return (
-        queryset.annotate(bucket=Floor(Epoch("time") / Value(float(bucket))))
-        .values(*group_by, "bucket")
-        .annotate(mean=Avg("value"))
-        .order_by(*group_by, "bucket")
-    )
-
-
-def _to_time(bucket_index: float, bucket: int) -> datetime:
-    return datetime.fromtimestamp(int(bucket_index) * bucket, tz=UTC)
-
-
 def host_series(
     host_id: int, metric: str, start: datetime, end: datetime, max_points: int = MAX_POINTS
 ) -> Series:
     """One host's metric between ``start`` and ``end``, at most ``max_points`` bucket means."""
     bucket = bucket_seconds_for((end - start).total_seconds(), max_points)
-    rows = _bucketed(
-        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end), bucket
-    )
-    series = Series(bucket_seconds=bucket)
-    for row in rows:
-        series.times.append(_to_time(row["bucket"], bucket))
-        series.values.append(row["mean"])
-    return series
+    points = metrics.host_series(host_id, metric, start, end, bucket)
+    return Series(times=[time for time, _ in points], values=[value for _, value in points], bucket_seconds=bucket)
 
 
 def current_window_seconds() -> int:

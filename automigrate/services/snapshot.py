@@ -9,7 +9,7 @@ cluster building objects would be most of an evaluation's time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from automigrate.engine.scoring import fires, host_value
 from automigrate.models import Guest, Host, Migration, MigrationRule
 from automigrate.platforms.base import ZONE_LABEL
 from automigrate.services import metrics
-from automigrate.sources import WindowMeans, get_source
+from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ class ClusterView:
     hosts: dict[str, HostRef]
     guests: dict[str, GuestRef]  # only guests of hosts that fire
     means: WindowMeans
+    # Why the metric source gave no numbers (one line naming it), or None when it answered.
+    source_error: str | None = None
+    # Samples the source ignored as out of range, by metric.
+    ignored: dict[str, int] = field(default_factory=dict)
 
 
 def tuning_from_settings() -> Tuning:
@@ -90,11 +94,20 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     their means are read: on a calm cluster an evaluation reads no guest at
     all, and on a 20,000-guest cluster it skips most of them. Whether a host
     fires is decided with the engine's own functions, so the two cannot disagree.
+
+    A source that cannot answer (SourceError) leaves every host without values, so
+    none fires; the view carries the message for the evaluation's event.
     """
     now = now or timezone.now()
-    get_source().refresh_inventory()
+    source = get_source()
+    source.refresh_inventory()
     spec = rule_spec(rule)
-    host_means = metrics.host_means(rule.period_seconds, now)
+    source_error, ignored = None, {}
+    try:
+        host_means = metrics.host_means(rule.period_seconds, now, source=source)
+    except SourceError as exc:
+        host_means, source_error = {}, str(exc)
+    _count(ignored, source)
 
     host_states: list[HostState] = []
     hosts: dict[str, HostRef] = {}
@@ -118,7 +131,11 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
         if _may_fire(state, spec):
             firing.append(pk)
 
-    guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, rule.period_seconds, now)
+    try:
+        guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, rule.period_seconds, now, source)
+    except SourceError as exc:
+        guest_states, guests, guest_means, source_error = [], {}, {}, str(exc)
+    _count(ignored, source)
     return ClusterView(
         now=now,
         snapshot=Snapshot(hosts=tuple(host_states), guests=tuple(guest_states)),
@@ -127,6 +144,8 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
         hosts=hosts,
         guests=guests,
         means=WindowMeans(hosts=host_means, guests=guest_means),
+        source_error=source_error,
+        ignored=ignored,
     )
 
 
@@ -141,6 +160,15 @@ def _zone(labels: list | None, spec: RuleSpec) -> str:
     return next((label[len(ZONE_LABEL):] for label in labels or () if label.startswith(ZONE_LABEL)), "")
 
 
+def _count(ignored: dict[str, int], source: MetricSource) -> None:
+    """Add the out-of-range samples the source's latest question ignored, and clear them (counted once)."""
+    found = getattr(source, "ignored", None) or {}
+    for metric, count in found.items():
+        ignored[metric] = ignored.get(metric, 0) + count
+    if found:
+        source.ignored = {}
+
+
 def _may_fire(host: HostState, spec: RuleSpec) -> bool:
     """The engine's trigger for one host (planner.plan applies the same tests)."""
     if spec.source_hosts and host.name not in spec.source_hosts:
@@ -151,6 +179,7 @@ def _may_fire(host: HostState, spec: RuleSpec) -> bool:
 
 def _guests_of(
     host_pks: list[int], names_by_pk: dict[int, str], hosts: dict[str, HostRef], period_seconds: int, now: datetime,
+    source: MetricSource,
 ) -> tuple[list[GuestState], dict[str, GuestRef], dict[int, float]]:
     if not host_pks:
         return [], {}, {}
@@ -160,7 +189,7 @@ def _guests_of(
         "last_migrated_from_id", "last_migrated_at", "external_id",
     ))
     ids = [row[0] for row in guest_rows]
-    means = metrics.guest_means(period_seconds, now, ids)
+    means = metrics.guest_means(period_seconds, now, ids, source=source)
     # A guest with a migration in flight is never planned again, whatever its status says.
     in_flight = set(
         Migration.objects.filter(state__in=Migration.ACTIVE_STATES, guest_id__in=ids).values_list("guest_id", flat=True)

@@ -29,6 +29,7 @@ from django.utils import timezone
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
 from automigrate.simulator import workloads
+from automigrate.sources import source_class
 
 GIB = 1024**3
 HOST_RESERVED_BYTES = 4 * GIB  # hypervisor and page cache the guests cannot use
@@ -151,6 +152,10 @@ def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], lis
     host_samples = []
     step = int(t // workloads.STEP_SECONDS)
     for pk, cpu_count, mem_total in inventory.hosts:
+        if cpu_count <= 0 or mem_total <= 0:
+            # No such host can be stored since migration 0006, but a tick must never die on
+            # one: every other host would stop reporting with it (and every rule go stale).
+            continue
         base = HOST_BASE_CPU + workloads.unit(pk, step, 1)
         cpu = min(100.0, base + busy[pk] / cpu_count)
         mem = max(0.0, mem_total - used[pk] - HOST_RESERVED_BYTES - workloads.unit(pk, step, 2) * 64 * 1024**2)
@@ -170,7 +175,13 @@ def _write(samples: Iterable[tuple[list[HostSample], list[GuestSample]]]) -> tup
 
 
 def tick(now: datetime | None = None) -> tuple[int, int]:
-    """Write one sample per online host (CPU and memory) and per running guest; returns the counts."""
+    """Write one sample per online host (CPU and memory) and per running guest; returns the counts.
+
+    Nothing is written when the metric source is an external store (InfluxDB,
+    VictoriaMetrics, Prometheus): it keeps its own samples and nobody would read ours.
+    """
+    if not source_class().reads_our_tables:
+        return 0, 0
     now = now or timezone.now()
     return _write([_samples(_inventory(), now)])
 

@@ -4,14 +4,20 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from automigrate.sources.base import MetricSource, WindowMeans
+from automigrate.sources.base import MetricSource, SourceError, WindowMeans
 
 # The simulator writes its samples into the same tables the InfluxDB /write
 # endpoint fills, so both read them back through the database source.
 SOURCES = {
     "simulator": "automigrate.sources.database.DatabaseSource",
     "database": "automigrate.sources.database.DatabaseSource",
+    # Stores the admins already run (telegraf's series, read in place).
+    "influxdb": "automigrate.sources.influxdb.InfluxDBSource",
+    "victoriametrics": "automigrate.sources.victoriametrics.VictoriaMetricsSource",
+    "prometheus": "automigrate.sources.prometheus.PrometheusSource",
     "proxmox": "automigrate.sources.proxmox.ProxmoxSource",
+    # Samples collected from libvirt by beat (automigrate.services.libvirt_samples), read like pushed ones.
+    "libvirt": "automigrate.sources.libvirt.LibvirtSource",
 }
 
 
@@ -40,4 +46,4 @@ def get_source(name: str | None = None) -> MetricSource:
     return source_class(name)()
 
 
-__all__ = ["SOURCES", "MetricSource", "WindowMeans", "get_source", "source_class"]
+__all__ = ["SOURCES", "MetricSource", "SourceError", "WindowMeans", "get_source", "source_class"]

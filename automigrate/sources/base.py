@@ -1,10 +1,19 @@
-"""The metric source interface: window means per host and per guest.
+"""The metric source interface: window means per host and per guest, and bucketed series.
 
 A source answers two questions per evaluation, each in one call: "what was
 the mean of each host metric over this window" for every host, then the same
 for the CPU of a set of guests (the evaluator asks only for guests of hosts
 that fire). Asking per host or per guest would cost one round trip each on a
 1,000-host cluster.
+
+Charts ask a third kind of question, ``host_series``: one host's metric as
+bucket means, downsampled by the store itself (SQL GROUP BY, InfluxQL
+``GROUP BY time()``, PromQL ``step``), so the dashboard shows what the
+evaluator reads.
+
+A source that cannot answer (down, slow, refusing credentials, answering
+nonsense) raises ``SourceError`` with a one-line message naming the source,
+e.g. "metric source http://10.0.0.5:8086 did not answer in 5 s".
 """
 
 from __future__ import annotations
@@ -13,6 +22,27 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from automigrate.engine.model import CPU, MEM
+
+# What a sample may be; anything outside is ignored and counted, never averaged.
+# CPU: telegraf's usage_active is 100 - idle and may overshoot by float noise (the
+# same allowance /write makes). Memory: bytes, at most 1 PiB when the host's size is unknown.
+CPU_NOISE_PERCENT = 0.5
+MAX_MEM_BYTES = 2**50
+VALID_RANGES: dict[str, tuple[float, float]] = {
+    CPU: (-CPU_NOISE_PERCENT, 100 + CPU_NOISE_PERCENT),
+    MEM: (0.0, float(MAX_MEM_BYTES)),
+}
+
+
+def clip(metric: str, value: float) -> float:
+    """A mean of valid samples as the engine reads it: CPU within 0..100."""
+    return min(max(value, 0.0), 100.0) if metric == CPU else value
+
+
+class SourceError(Exception):
+    """The metric source did not answer usefully; the message is one line naming it and why."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +55,13 @@ class WindowMeans:
 
 class MetricSource(ABC):
     name = "base"
+    # Whether the source reads our own sample tables (filled by the simulator and /write).
+    # External stores keep their own samples, so nothing needs to be written to ours.
+    reads_our_tables = True
+
+    def __init__(self) -> None:
+        # Samples outside VALID_RANGES seen by the latest question, by metric ("guest cpu" for guests).
+        self.ignored: dict[str, int] = {}
 
     def refresh_inventory(self) -> None:  # noqa: B027 - optional for sources
         """Bring hosts and guests (placement, status) up to date before a decision.
@@ -32,6 +69,10 @@ class MetricSource(ABC):
         Sources whose inventory is our own database (the simulator, pushed
         samples) have nothing to do.
         """
+
+    def describe(self) -> str:
+        """Where the metrics come from, for messages and `manage.py metrics probe`."""
+        return f"metric source {self.name}"
 
     @abstractmethod
     def host_means(self, since: datetime, until: datetime) -> dict[int, dict[str, float]]:
@@ -46,3 +87,19 @@ class MetricSource(ABC):
     def window_means(self, since: datetime, until: datetime) -> WindowMeans:
         """Both, for every host and guest."""
         return WindowMeans(hosts=self.host_means(since, until), guests=self.guest_means(since, until))
+
+    def host_series(
+        self, host_id: int, metric: str, start: datetime, end: datetime, bucket_seconds: int
+    ) -> list[tuple[datetime, float]]:
+        """(bucket start, mean) of one host's metric between ``start`` and ``end``, oldest first.
+
+        Buckets are ``bucket_seconds`` wide and aligned on the epoch, so a chart
+        refreshed every few seconds keeps its points. The default reads our own
+        sample tables (what the simulator and /write fill).
+        """
+        from automigrate.sources.database import bucketed_host_series
+
+        return bucketed_host_series(host_id, metric, start, end, bucket_seconds)
+
+
+__all__ = ["CPU", "MEM", "VALID_RANGES", "MetricSource", "SourceError", "WindowMeans", "clip"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, datetime
 
-from django.db.models import Avg
+from django.db.models import Avg, FloatField, Func, Value
+from django.db.models.functions import Floor
 
 from automigrate.engine.model import METRICS
 from automigrate.models import GuestSample, HostSample
@@ -14,6 +15,9 @@ from automigrate.sources.base import MetricSource
 
 class DatabaseSource(MetricSource):
     name = "database"
+
+    def describe(self) -> str:
+        return "metric source database (samples from the simulator or /write)"
 
     def host_means(self, since: datetime, until: datetime) -> dict[int, dict[str, float]]:
         return host_window_means(since, until)
@@ -25,9 +29,14 @@ class DatabaseSource(MetricSource):
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:
-    """One query: AVG(value) GROUP BY host, metric over the window (index on metric, time)."""
+    """One query: AVG(value) GROUP BY host, metric over the window (index on metric, time).
+
+    Values a metric cannot have are left out (HostSampleQuerySet.in_range): a host
+    with only such samples has no mean, and the evaluation reports it stale.
+    """
     rows = (
         HostSample.objects.filter(metric__in=METRICS, time__gt=since, time__lte=until)
+        .in_range()
         .order_by()
         .values("host_id", "metric")
         .annotate(mean=Avg("value"))
@@ -41,7 +50,7 @@ def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, f
 
 def guest_window_means(since: datetime, until: datetime, guest_ids: Collection[int] | None = None) -> dict[int, float]:
     """One query: AVG(cpu) GROUP BY guest over the window (index on guest, time when ids are given)."""
-    samples = GuestSample.objects.filter(time__gt=since, time__lte=until)
+    samples = GuestSample.objects.filter(time__gt=since, time__lte=until).in_range()
     if guest_ids is not None:
         if not guest_ids:
             return {}
@@ -53,3 +62,41 @@ def guest_window_means(since: datetime, until: datetime, guest_ids: Collection[i
         .values_list("guest_id", "mean")
     )
     return dict(rows)
+
+
+class Epoch(Func):
+    """Seconds since 1970-01-01 UTC of a datetime column, as a float.
+
+    Django has no portable epoch extraction, so each backend gets its own SQL.
+    """
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores datetimes as ISO text on SQLite; julianday() parses it. SQLite keeps
+        # milliseconds internally, so rounding to 3 decimals undoes the float error that would
+        # otherwise drop a sample at 12:00:10 into the 12:00:09 bucket.
+        return self.as_sql(
+            compiler, connection, template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)", **extra
+        )
+
+
+def bucketed_host_series(
+    host_id: int, metric: str, start: datetime, end: datetime, bucket: int
+) -> list[tuple[datetime, float]]:
+    """One query: AVG(value) per epoch-aligned bucket (floor(epoch / bucket)) of samples in [start, end]."""
+    rows = (
+        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end)
+        .in_range()
+        .annotate(bucket=Floor(Epoch("time") / Value(float(bucket))))
+        .values("bucket")
+        .annotate(mean=Avg("value"))
+        .order_by("bucket")
+        .values_list("bucket", "mean")
+    )
+    return [(datetime.fromtimestamp(int(index) * bucket, tz=UTC), mean) for index, mean in rows]

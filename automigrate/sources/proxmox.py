@@ -34,8 +34,8 @@ def _percent(fraction) -> float | None:
 class ProxmoxSource(DatabaseSource):
     name = "proxmox"
 
-    def sample(self, now: datetime) -> tuple[int, int]:
-        """Store one sample per online node (CPU, memory) and per running VM (CPU); returns the counts."""
+    def sample(self, now: datetime) -> str:
+        """Store one sample per online node (CPU, memory) and per running VM (CPU); says how many."""
         # Only the call to Proxmox is bounded (in a thread); our own writes stay in this one.
         rows = call_bounded(resources, seconds=float(settings.AUTOMIGRATE["INVENTORY_TIMEOUT_SECONDS"]),
                             what="Proxmox metric sampling")
@@ -58,4 +58,4 @@ class ProxmoxSource(DatabaseSource):
                     guest_samples.append(GuestSample(guest_id=guests[str(row["vmid"])], time=now, cpu=cpu))
         HostSample.objects.bulk_create(host_samples)
         GuestSample.objects.bulk_create(guest_samples)
-        return len(host_samples), len(guest_samples)
+        return f"{len(host_samples)} host and {len(guest_samples)} guest samples from proxmox"

@@ -2,6 +2,7 @@
 
 import base64
 import gzip
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -9,10 +10,16 @@ from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
 from automigrate.models import GuestSample, Host, HostSample
+from automigrate.models.bounds import UNKNOWN_MEM_TOTAL_BYTES
 
 pytestmark = pytest.mark.django_db
 
-T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
+# Whole hours, an hour or two ago: inside the sample retention that ingest accepts.
+T0 = (int(time.time()) // 3600 - 2) * 3600
+
+
+def at(microsecond: int) -> datetime:
+    return datetime.fromtimestamp(T0, tz=UTC).replace(microsecond=microsecond)
 
 
 @pytest.fixture
@@ -59,9 +66,10 @@ def test_telegraf_lines_become_samples_and_other_fields_are_counted(write, clust
 
 
 def test_hosts_are_matched_by_external_id_through_the_host_id_tag(write, cluster):
-    assert write(f"cpu,cpu=cpu-total,host_id=6fc10297-eb20 usage_active=70 {T0}").status_code == 204
+    assert write(f"cpu,cpu=cpu-total,host_id=6fc10297-eb20 usage_active=70 {T0}000000000").status_code == 204
     # The timestamp was taken as nanoseconds: the default precision.
     assert HostSample.objects.get().host == cluster
+    assert HostSample.objects.get().time == datetime.fromtimestamp(T0, tz=UTC)
 
 
 @pytest.mark.parametrize(
@@ -79,13 +87,13 @@ def test_every_influxdb_precision_is_understood(write, cluster, precision, stamp
     ("precision", "stamp", "expected"),
     [
         # Nanoseconds are cut to the microseconds a datetime (and PostgreSQL) keeps, never rounded up.
-        ("n", T0 * 10**9 + 123_456_789, datetime(2023, 11, 14, 22, 13, 20, 123_456, tzinfo=UTC)),
-        ("n", T0 * 10**9 + 999_999_999, datetime(2023, 11, 14, 22, 13, 20, 999_999, tzinfo=UTC)),
-        ("n", T0 * 10**9 + 1_000, datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC)),
-        ("u", T0 * 10**6 + 123_456, datetime(2023, 11, 14, 22, 13, 20, 123_456, tzinfo=UTC)),
-        ("u", T0 * 10**6 + 1, datetime(2023, 11, 14, 22, 13, 20, 1, tzinfo=UTC)),
-        ("ms", T0 * 1000 + 123, datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)),
-        ("ms", T0 * 1000 + 999, datetime(2023, 11, 14, 22, 13, 20, 999_000, tzinfo=UTC)),
+        ("n", T0 * 10**9 + 123_456_789, at(123_456)),
+        ("n", T0 * 10**9 + 999_999_999, at(999_999)),
+        ("n", T0 * 10**9 + 1_000, at(1)),
+        ("u", T0 * 10**6 + 123_456, at(123_456)),
+        ("u", T0 * 10**6 + 1, at(1)),
+        ("ms", T0 * 1000 + 123, at(123_000)),
+        ("ms", T0 * 1000 + 999, at(999_000)),
     ],
 )
 def test_sub_second_stamps_keep_their_exact_microseconds(write, cluster, precision, stamp, expected):
@@ -169,8 +177,8 @@ def test_auto_registration_ignores_impossible_capacities(write, settings):
     ])
     assert write(body).status_code == 204
     host = Host.objects.get(name="new-1")
-    # Unknown capacity: registered disabled, as when telegraf sent none.
-    assert (host.cpu_count, host.mem_total, host.enabled) == (1, 0, False)
+    # Unknown capacity: registered disabled with placeholders, as when telegraf sent none.
+    assert (host.cpu_count, host.mem_total, host.enabled) == (1, UNKNOWN_MEM_TOTAL_BYTES, False)
 
 
 def test_samples_of_unknown_hosts_and_guests_are_dropped_and_named(write, cluster):

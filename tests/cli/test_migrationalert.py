@@ -169,11 +169,76 @@ def shell_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [(["create", "x", "cpu.usage_active.gt", "150"], 1), (["create", "x"], 2), ([], 2), (["show", "nope"], 1)],
+    [
+        (["create", "x", "cpu.usage_active.gt", "150"], 2), (["create", "x"], 2), ([], 2), (["show", "nope"], 2),
+        # Issue 10: these ended in tracebacks.
+        (["create", "n" * 201, "cpu.usage_active.gt", "60"], 2),
+        (["events", "x", "--limit", "99999999999999999999999"], 2),
+        (["show", "99999999999999999999999"], 2),
+        (["create", "x", "cpu.usage_active.gt", "60", "--period", "1e9999"], 2),
+        (["create", "x", "cpu.usage_active.gt", "1e400"], 2),
+    ],
 )
 def test_from_the_shell_an_error_is_one_line_on_stderr_and_a_non_zero_exit(shell_env, args, code):
     result = subprocess.run([sys.executable, "manage.py", "migrationalert", *args], cwd=ROOT, env=shell_env,
                             capture_output=True, text=True)
-    assert result.returncode == code
+    assert result.returncode == code, result.stderr
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- issue 10: every bad argument exits 2 in one line; names are printed escaped -------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create", "n" * 201, "cpu.usage_active.gt", "60"], "name: a rule name is at most 200 characters, got 201"),
+        (["update", "existing", "--name", "n" * 201], "name: a rule name is at most 200 characters, got 201"),
+        (["events", "existing", "--limit", "99999999999999999999999"], "is too many: at most 10000"),
+        (["create", "x", "cpu.usage_active.gt", "-5"], "threshold: -5 is out of range"),
+        (["create", "x", "cpu.usage_active.gt", "60", "--period", "1s"], "shorter than the minimum period of 10s"),
+        # PostgreSQL cannot store NUL in text: refused before it gets there.
+        (["create", "x\x00y", "cpu.usage_active.gt", "60"], "a rule name cannot contain a NUL character"),
+    ],
+)
+def test_bad_arguments_are_command_errors_with_exit_status_2(args, message):
+    create_rule({"name": "existing", "threshold": 60})
+    with pytest.raises(CommandError) as error:
+        run(*args)
+    assert message in str(error.value) and error.value.returncode == 2
+    assert MigrationRule.objects.get().name == "existing"
+    assert Event.objects.count() == 1
+
+
+HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\x9b31m\u202e"
+ESCAPED = "evil\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e"
+
+
+@pytest.fixture
+def operator_api(operator):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=operator)[0].key}")
+    return client
+
+
+def test_a_name_with_terminal_escapes_from_the_api_is_printed_escaped(operator_api):
+    response = operator_api.post("/api/rules/", {"name": HOSTILE, "threshold": 60}, format="json")
+    assert response.status_code == 201, response.json()
+    rule_id = str(response.json()["id"])
+    outputs = {
+        "list": run("list"),
+        "show": run("show", rule_id),
+        "events": run("events", rule_id),
+        "delete": run("delete", rule_id),
+    }
+    for action, out in outputs.items():
+        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out and "\u202e" not in out, action
+        assert ESCAPED in out, action
+    with pytest.raises(CommandError) as error:
+        run("show", HOSTILE)
+    assert "\x1b" not in str(error.value) and ESCAPED in str(error.value)

@@ -27,7 +27,7 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),  # fixed rows: automigrate.apps.ensure_fixed_rows
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM} (.ci/run installs it)"),
 ]
 

@@ -143,9 +143,9 @@ def test_proxmox_refusals_become_one_line_driver_errors(proxmox, target, prepare
 def test_precheck_names_local_disks_and_refused_targets(proxmox, settings):
     sync_inventory()
     proxmox.state.vms[100].local_disks = True
-    assert "local disks (local-lvm:vm-100-disk-0)" in ProxmoxDriver().precheck(migration_of("web-1", "pve2"))
-    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "PROXMOX_WITH_LOCAL_DISKS": True}
     migration = migration_of("web-1", "pve2")
+    assert "local disks (local-lvm:vm-100-disk-0)" in ProxmoxDriver().precheck(migration)
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "PROXMOX_WITH_LOCAL_DISKS": True}
     assert ProxmoxDriver().precheck(migration) is None
     ProxmoxDriver().start(migration, timezone.now())
     assert proxmox.state.calls[-1][2]["with-local-disks"] == "1"

@@ -27,6 +27,10 @@ class Command(BaseCommand):
             from automigrate.services import demo
 
             self.stdout.write(demo.ensure_demo_cluster())
+        if not options["no_demo"] and os.environ.get("AUTOMIGRATE_LIBVIRT_LAB") == "1":
+            from automigrate.services import demo
+
+            self.stdout.write(demo.ensure_libvirt_lab())
 
     def first_inventory(self) -> None:
         """On a real platform, read its hosts and guests now, so the first page shows them."""

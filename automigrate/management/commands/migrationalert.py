@@ -10,6 +10,10 @@
 Every change goes through automigrate.services.rules, so it is validated as in
 admin and the API and writes its event. Events name `--user USER` as the actor;
 without it, `cli:<login>` (the account that ran the command).
+
+Every bad argument is one line on stderr and exit status 2, never a traceback.
+Names and texts from the database are printed with control characters escaped
+(``\x1b``): a rule name created through the API must not drive the terminal.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
@@ -30,6 +35,28 @@ from automigrate.services.rules import RES_NAME
 
 METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
 TENANT = "system"
+MAX_EVENTS_LIMIT = 10_000
+USAGE_ERROR = 2  # the exit status of every bad argument, as argparse's own
+
+
+class BadArgument(CommandError):
+    """A one-line error about the command's input: exit status 2, control characters escaped."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(message), returncode=USAGE_ERROR)
+
+
+# C0 and C1 control characters, DEL, and the Unicode bidi controls that reorder what a terminal shows.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character as a visible escape (\\x1b, \\u202e): safe on a terminal."""
+    def escape(match: re.Match) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, "" if text is None else str(text))
 
 
 class OneLineErrorParser(CommandParser):
@@ -37,13 +64,13 @@ class OneLineErrorParser(CommandParser):
 
     def error(self, message):
         if self.called_from_command_line:
-            self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-        raise CommandError(f"Error: {message}")
+            self.exit(USAGE_ERROR, f"{self.prog}: error: {printable(message)} (see --help)\n")
+        raise BadArgument(f"Error: {message}")
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A table drawn like climc's: +---+ rules, centered headers, left-aligned cells."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    cells = [[printable(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(row[i]) for row in cells)]) + 2 for i, h in enumerate(headers)]
     rule = "+" + "+".join("-" * w for w in widths) + "+"
     lines = [rule, "|" + "|".join(h.center(w) for h, w in zip(headers, widths, strict=True)) + "|", rule]
@@ -53,13 +80,15 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
+def _event_limit(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"'{printable(text)[:40]}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
+    if value > MAX_EVENTS_LIMIT:
+        raise argparse.ArgumentTypeError(f"{printable(text)[:40]} is too many: at most {MAX_EVENTS_LIMIT}")
     return value
 
 
@@ -67,7 +96,7 @@ def _metric(metric_type: str) -> str:
     try:
         return METRIC_TYPES[metric_type]
     except KeyError:
-        raise CommandError(
+        raise BadArgument(
             f"'{metric_type}' is not a metric type: use {' or '.join(METRIC_TYPES)}"
         ) from None
 
@@ -76,7 +105,7 @@ def _by_name(model, names: list[str], kind: str) -> list:
     found = {obj.name: obj for obj in model.objects.filter(name__in=names)}
     missing = [n for n in names if n not in found]
     if missing:
-        raise CommandError(f"no {kind} named {', '.join(repr(n) for n in missing)}")
+        raise BadArgument(f"no {kind} named {', '.join(repr(n) for n in missing)}")
     return [found[n] for n in names]
 
 
@@ -132,7 +161,11 @@ class Command(BaseCommand):
         events = command("events", "a rule's events, newest first (also of a deleted rule)")
         events.add_argument("--action", action="append", choices=Event.Action.values, dest="actions",
                             help="only this action (repeatable)")
-        events.add_argument("--limit", type=_positive_int, default=50, help="at most N events (default 50)")
+        events.add_argument("--limit", type=_event_limit, default=50,
+                            help=f"at most N events (default 50, at most {MAX_EVENTS_LIMIT})")
+
+        # Moving over from Cloudpods' alpha feature (see do_import_cloudpods).
+        command("import-cloudpods", "create recommend-mode rules from Cloudpods' migration alerts", rule_arg=False)
 
     @staticmethod
     def _relation_options(parser, clearable: bool = False) -> None:
@@ -151,7 +184,7 @@ class Command(BaseCommand):
         try:
             handler(options)
         except ValidationError as exc:
-            raise CommandError(_one_line(exc)) from None
+            raise BadArgument(_one_line(exc)) from None
 
     # --- subcommands
 
@@ -188,14 +221,14 @@ class Command(BaseCommand):
             data["metric"] = METRIC_TYPES[options["metric_type"]]
         data.update(self._relations(options))
         if not data:
-            raise CommandError("nothing to change: give at least one option, see `migrationalert update --help`")
+            raise BadArgument("nothing to change: give at least one option, see `migrationalert update --help`")
         self._show(rule_service.update_rule(rule, data, self.actor))
 
     def do_delete(self, options) -> None:
         rule = self._rule(options["rule"])
         rule_id, name = rule.pk, rule.name
         rule_service.delete_rule(rule, self.actor)
-        self.stdout.write(f"deleted rule {rule_id} ({name})")
+        self.stdout.write(f"deleted rule {rule_id} ({printable(name)})")
 
     def do_enable(self, options) -> None:
         self._show(rule_service.set_enabled(self._rule(options["rule"]), True, self.actor))
@@ -218,6 +251,40 @@ class Command(BaseCommand):
         headers = ("id", "ops_time", "obj_id", "obj_type", "obj_name", "user", "tenant", "action", "notes")
         self.stdout.write(format_table(headers, rows))
 
+    def do_import_cloudpods(self, options) -> None:
+        """Read the monitor's migration alerts and create the same rules here, in recommend mode."""
+        from django.conf import settings
+
+        from automigrate.platforms.cloudpods import client_from_settings
+        from automigrate.platforms.cloudpods.client import CloudpodsError
+        from automigrate.platforms.cloudpods.platform import missing_settings
+        from automigrate.services.cloudpods_import import import_alerts
+        from automigrate.services.inventory import sync_inventory
+
+        if missing_settings():
+            raise CommandError(f"Cloudpods is not configured: set {', '.join(missing_settings())}")
+        if settings.AUTOMIGRATE["PLATFORM"] == "cloudpods":
+            # Alerts name Cloudpods host and server ids: the inventory must know them first.
+            report = sync_inventory()
+            self.stdout.write(f"inventory: {report.error or str(report)}")
+        try:
+            alerts = client_from_settings().migration_alerts()
+        except CloudpodsError as exc:
+            raise CommandError(f"Cloudpods' migration alerts not read: {exc}") from None
+        rows = import_alerts(alerts, self.actor)
+        table = [(r.alert_id, r.alert_name, r.metric_type, "created" if r.rule else "not mapped", r.why) for r in rows]
+        self.stdout.write(format_table(("alert_id", "name", "metric_type", "result", "rule / why"), table))
+        created = [r for r in rows if r.rule]
+        self.stdout.write(f"{len(created)} rule(s) created in recommend mode, {len(rows) - len(created)} not mapped.")
+        if created:
+            self.stdout.write(
+                "Now disable the originals in Cloudpods, so two systems never migrate at once"
+                " (climc monitor-migrationalert-delete ID, or switch each alert off):\n  "
+                + " ".join(r.alert_id for r in created)
+                + "\nThen watch the recommendations (`migrationalert events NAME --action recommend`) and switch"
+                " a rule to automatic with `migrationalert update NAME --mode automatic`."
+            )
+
     # --- helpers
 
     def _actor(self, username: str | None):
@@ -229,7 +296,7 @@ class Command(BaseCommand):
             return f"cli:{login}"
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise CommandError(f"no active user named '{username}': create one in admin, or leave out --user")
+            raise BadArgument(f"no active user named '{username}': create one in admin, or leave out --user")
         return user
 
     @staticmethod
@@ -237,9 +304,9 @@ class Command(BaseCommand):
         try:
             return rule_service.find_rule(id_or_name)
         except MigrationRule.DoesNotExist as exc:
-            raise CommandError(f"{exc}: see `migrationalert list`") from None
+            raise BadArgument(f"{exc}: see `migrationalert list`") from None
         except rule_service.AmbiguousRule as exc:
-            raise CommandError(str(exc)) from None
+            raise BadArgument(str(exc)) from None
 
     @staticmethod
     def _event_owner(id_or_name: str) -> dict:
@@ -249,13 +316,13 @@ class Command(BaseCommand):
         except MigrationRule.DoesNotExist:
             pass
         except rule_service.AmbiguousRule as exc:
-            raise CommandError(str(exc)) from None
+            raise BadArgument(str(exc)) from None
         if Event.objects.filter(rule_name=id_or_name).exists():
             return {"rule_name": id_or_name}
         if (id_or_name.isascii() and id_or_name.isdigit() and int(id_or_name) <= rule_service.MAX_RULE_ID
                 and Event.objects.filter(rule_ref=int(id_or_name)).exists()):
             return {"rule_ref": int(id_or_name)}
-        raise CommandError(f"no rule with id or name '{id_or_name}', now or in the event log")
+        raise BadArgument(f"no rule with id or name '{id_or_name}', now or in the event log")
 
     @staticmethod
     def _relations(options) -> dict:
@@ -264,8 +331,8 @@ class Command(BaseCommand):
                                    ("source_guests", Guest, "guest")):
             if options.get(f"clear_{field}"):
                 if options[field]:
-                    raise CommandError(f"--no-{field.replace('_', '-')} and --{field[:-1].replace('_', '-')} "
-                                       "contradict each other: give one")
+                    raise BadArgument(f"--no-{field.replace('_', '-')} and --{field[:-1].replace('_', '-')} "
+                                      "contradict each other: give one")
                 data[field] = []
             elif options[field]:
                 data[field] = _by_name(model, options[field], kind)
@@ -289,3 +356,7 @@ def _one_line(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
         return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
     return " ".join(exc.messages)
+
+
+# argparse names the subcommand "import-cloudpods"; handle() looks up do_<name>.
+setattr(Command, "do_import-cloudpods", Command.do_import_cloudpods)
