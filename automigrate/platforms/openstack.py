@@ -211,6 +211,7 @@ def guest_status(row: dict) -> str:
 class OpenStackPlatform(Platform):
     name = "openstack"
     driver = "automigrate.drivers.openstack.OpenStackDriver"
+    host_label_prefixes = (ZONE_LABEL, "aggregate:")
 
     def check(self) -> list[str]:
         return problems()

@@ -28,7 +28,6 @@ from django.db import transaction
 from automigrate.bounded import CallTimedOut, call_bounded
 from automigrate.models import Event, Guest, Host, Migration
 from automigrate.platforms import Platform, PlatformError, PlatformInventory, get_platform
-from automigrate.platforms.base import HOST_LABEL_PREFIXES
 from automigrate.services.events import record_event
 
 HOST_FIELDS = ("name", "cpu_count", "mem_total", "host_type", "cpu_arch", "enabled")
@@ -68,7 +67,7 @@ def sync_inventory(platform: Platform | None = None) -> SyncReport:
         _record_read_outcome(platform.name, report.error)
         return report
     with transaction.atomic():
-        hosts = _apply_hosts(inventory, report)
+        hosts = _apply_hosts(inventory, report, platform.host_label_prefixes)
         _apply_guests(inventory, hosts, report)
         _record_read_outcome(platform.name, "")
     return report
@@ -93,7 +92,7 @@ def _record_read_outcome(platform_name: str, error: str) -> None:
                      notes={"platform": platform_name, "read": "ok"})
 
 
-def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, Host]:
+def _apply_hosts(inventory: PlatformInventory, report: SyncReport, prefixes: tuple[str, ...] = ()) -> dict[str, Host]:
     """Hosts as the platform has them; returns external_id -> Host for every host it named."""
     existing = list(Host.objects.all())
     by_external = {h.external_id: h for h in existing if h.external_id}
@@ -112,7 +111,7 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
                 changed.append("external_id")
             for f in changed:
                 setattr(host, f, getattr(item, f))
-            labels = _host_labels(host.labels, item.labels)
+            labels = _host_labels(host.labels, item.labels, prefixes)
             if labels != sorted(host.labels or ()):
                 host.labels = labels
                 changed.append("labels")
@@ -133,9 +132,9 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
     return seen
 
 
-def _host_labels(current: list | None, reported: tuple[str, ...]) -> list[str]:
-    """The admin's labels as they are, the platform's (HOST_LABEL_PREFIXES) as reported now."""
-    own = [label for label in current or () if not label.startswith(HOST_LABEL_PREFIXES)]
+def _host_labels(current: list | None, reported: tuple[str, ...], prefixes: tuple[str, ...]) -> list[str]:
+    """The admin's labels as they are, the platform's (its ``prefixes``) as reported now."""
+    own = [label for label in current or () if not (prefixes and label.startswith(prefixes))]
     return sorted({*own, *reported})
 
 

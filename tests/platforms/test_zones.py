@@ -34,3 +34,28 @@ def test_a_rule_naming_its_targets_or_same_zone_off_lifts_the_boundary(zoned, se
     settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "SAME_ZONE": False}
     rule = create_rule({"name": "r", "metric": "cpu.usage_active", "threshold": 60, "period": "2m"})
     assert set(zones(rule).values()) == {""}
+
+
+def test_sync_replaces_only_the_platforms_own_host_labels(db, settings):
+    from automigrate.platforms import InventoryHost, PlatformInventory
+    from automigrate.services.inventory import sync_inventory
+    from tests.platforms.test_inventory_sync import FakePlatform
+
+    class Zoned(FakePlatform):
+        host_label_prefixes = ("zone:", "aggregate:")
+
+    def reading(*labels):
+        return PlatformInventory(hosts=[InventoryHost(name="h1", external_id="u1", cpu_count=8, mem_total=GiB,
+                                                      labels=labels)])
+
+    zoned, plain = Zoned(), FakePlatform()
+    zoned.reading = reading("aggregate:ssd", "zone:az1")
+    sync_inventory(zoned)
+    Host.objects.filter(name="h1").update(labels=[*Host.objects.get(name="h1").labels, "rack-7"])
+    zoned.reading = reading("zone:az2")
+    sync_inventory(zoned)
+    assert Host.objects.get(name="h1").labels == ["rack-7", "zone:az2"]
+    # A platform without zones of its own leaves an admin's zone: label alone.
+    plain.reading = reading()
+    sync_inventory(plain)
+    assert Host.objects.get(name="h1").labels == ["rack-7", "zone:az2"]
