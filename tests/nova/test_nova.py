@@ -174,3 +174,33 @@ def test_missing_credentials_are_a_system_check_error(settings, monkeypatch):
     monkeypatch.setenv("OS_CLOUD", "nowhere")
     errors = [m for m in checks.run_checks() if m.id == "automigrate.E004"]
     assert len(errors) == 1 and "nowhere" in errors[0].msg
+
+
+def test_a_migration_past_its_timeout_is_aborted_by_the_watcher_and_stays_on_its_source(nova, settings):
+    from tests.evaluator.helpers import write_guest_samples, write_samples
+
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "MIGRATION_TIMEOUT_BASE_SECONDS": 1,
+                            "MIGRATION_TIMEOUT_SECONDS_PER_GIB": 0}
+    row = nova.boot("slow-busy", "host1", flavor="am-big")
+    sync_inventory()
+    now = timezone.now()
+    write_samples(Host.objects.get(name="host1"), now, cpu=65.0, mem=400 * GiB)
+    write_samples(Host.objects.get(name="host2"), now, cpu=10.0, mem=600 * GiB)
+    write_guest_samples(Guest.objects.get(name="slow-busy"), now, 100.0)
+    rule = create_rule({"name": "nova-slow", "metric": "cpu.usage_active", "threshold": 60, "period": "2m",
+                        "mode": "automatic"})
+    assert evaluate.evaluate_rule(rule, now=now).result == "migrating"
+    time.sleep(1.5)
+    execution.watch_migrations()
+    migration = Migration.objects.get()
+    assert migration.state == Migration.State.TIMED_OUT, (migration.state, migration.error)
+    assert "timed out" in migration.error
+    give_up = time.monotonic() + 20
+    while time.monotonic() < give_up:
+        records = nova.api("GET", f"/os-migrations?instance_uuid={row['id']}")["migrations"]
+        if records and records[0]["status"] in ("cancelled", "completed", "error"):
+            break
+        time.sleep(0.3)
+    assert records[0]["status"] == "cancelled"
+    after = nova.server(row["id"])
+    assert (after["status"], after["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "host1")
