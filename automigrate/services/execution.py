@@ -352,7 +352,7 @@ def _check_one(migration: Migration, driver: MigrationDriver, now: datetime) -> 
         limit = timeout_seconds(migration.guest.vmem_size)
         return _fail(
             migration, now,
-            f"timed out after {limit:.0f} s (limit for {migration.guest.vmem_size} MB of memory)",
+            f"timed out after {limit:.0f} s (limit for {migration.guest.vmem_size / 1024:.1f} GiB of memory)",
             state=Migration.State.TIMED_OUT,
             host_name=settled.host_name if settled is not None and settled.status != RUNNING else None,
         )
@@ -454,7 +454,7 @@ def _release_orphaned_lock() -> None:
 
 def _who(migration: Migration) -> str:
     guest = migration.guest
-    return f"{guest.name} ({guest.vcpu_count} vCPU, {guest.vmem_size} MB)"
+    return f"{guest.name} ({guest.vcpu_count} vCPU, {guest.vmem_size / 1024:.1f} GiB)"
 
 
 def _score(migration: Migration, value: float) -> str:
