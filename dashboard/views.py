@@ -30,6 +30,7 @@ from dashboard import pages
 
 # Which included templates each live endpoint re-renders, by element id.
 OVERVIEW_FRAGMENTS = {
+    "overview-outside": "dashboard/_outside_banner.html",
     "overview-summary": "dashboard/_overview_summary.html",
     "overview-pending": "dashboard/_pending.html",
     "overview-hosts": "dashboard/_host_table.html",

@@ -2,6 +2,7 @@ from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
 from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
+from automigrate.models.outside import OutsideTimeout
 from automigrate.models.platforms import PlatformSession
 from automigrate.models.preferences import UserPreference
 from automigrate.models.rules import MigrationRule
@@ -19,6 +20,7 @@ __all__ = [
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
+    "OutsideTimeout",
     "PlatformSession",
     "SourceCounters",
     "UserPreference",

@@ -94,12 +94,15 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     Counted for /metrics: by result, with its duration (services.telemetry).
     """
     started = time.monotonic()
-    evaluation = _evaluate(rule, user, now or timezone.now())
+    evaluation = _evaluate(rule, user, now)
     telemetry.evaluation(evaluation.result, time.monotonic() - started)
     return evaluation
 
 
-def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
+def _evaluate(rule: MigrationRule, user, now: datetime | None) -> Evaluation:
+    # The window ends at the app's now; execution (lock, deadlines) keeps the database's clock
+    # unless a time was given.
+    given, now = now, now or timezone.now()
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
@@ -129,7 +132,7 @@ def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
     elif not result.moves:
         evaluation = Evaluation(rule, FIND_RESULT_FAIL, f"{_firing_text(result)} but nothing can move", result)
     elif automatic:
-        evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
+        evaluation = _execute(rule, result.moves, result, stale, user, given, firing_text=_firing_text(result))
     else:
         evaluation = _recommend(rule, result, stale)
     if view.ignored and evaluation.decision is not None:
@@ -151,7 +154,7 @@ class ApprovalError(ValueError):
 
 def approve_recommendation(event: Event, user, *, now: datetime | None = None) -> Evaluation:
     """Execute the moves of a ``recommend`` event through the same path as automatic mode."""
-    now = now or timezone.now()
+    given, now = now, now or timezone.now()
     if event.action != Event.Action.RECOMMEND:
         raise ApprovalError(f"event #{event.pk} is a {event.action} event: only recommend events can be approved")
     # By id: the event keeps a deleted rule's id, and event.rule would raise for it.
@@ -189,7 +192,7 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
 
     # The approve event is written only once a batch holds the lock: a refused
     # approval leaves the recommendation approvable.
-    started = execution.start_batch(rule, moves, user=user, now=now, on_locked=approve_under_the_lock)
+    started = execution.start_batch(rule, moves, user=user, now=given, on_locked=approve_under_the_lock)
     if started.lock_busy:
         raise ApprovalError(f"recommendation #{event.pk} not approved: {_holder_text(started.blocked_by)} holds"
                             " the migration lock; try again when it finishes")
@@ -263,7 +266,7 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
     if worst:
         summary += f" (worst: {worst[0]} at {fmt_value(rule.metric, worst[1])})"
     summary += _stale_text(stale)
-    key = "not_triggered:" + ",".join(stale.get("hosts", []))
+    key = "not_triggered:" + ",".join(stale.get("hosts", [])) + ("+source_error" if stale.get("source_error") else "")
     decision = _Decision(Event.Action.NOT_TRIGGERED, summary, {"stale": stale}, key)
     return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
 
@@ -295,7 +298,7 @@ def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
 
 
 def _execute(
-    rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime,
+    rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime | None,
     *, firing_text: str,
 ) -> Evaluation:
     """Hand moves to execution; a busy lock becomes a ``skip`` decision naming the batch that holds it."""
@@ -450,6 +453,11 @@ def _stale(result: Plan, view: ClusterView) -> dict:
 
 
 def _stale_text(stale: dict) -> str:
+    source = f"; {stale['source_error']}, so this round has no metrics from it" if stale.get("source_error") else ""
+    return source + _fresh_text(stale)
+
+
+def _fresh_text(stale: dict) -> str:
     parts = []
     if stale.get("hosts"):
         parts.append(f"hosts {_names(stale['hosts'])}")

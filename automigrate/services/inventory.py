@@ -63,6 +63,10 @@ def sync_inventory(platform: Platform | None = None) -> SyncReport:
     try:
         inventory = call_bounded(platform.read_inventory, seconds=seconds, what=f"{platform.name} inventory")
     except (PlatformError, CallTimedOut) as exc:
+        if isinstance(exc, CallTimedOut):
+            from automigrate.services import outside
+
+            outside.note_timeout("platform", f"{platform.name} inventory", str(exc))
         report.error = f"inventory not read: {exc}"
         _record_read_outcome(platform.name, report.error)
         return report

@@ -9,6 +9,7 @@ cluster building objects would be most of an evaluation's time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,8 @@ from automigrate.models import Guest, Host, Migration, MigrationRule
 from automigrate.platforms.base import ZONE_LABEL
 from automigrate.services import metrics
 from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,10 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     """
     now = now or timezone.now()
     source = get_source()
-    source.refresh_inventory()
+    try:
+        source.refresh_inventory()
+    except SourceError as exc:  # a platform source's inventory: the database's stays as it was
+        log.warning("%s", exc)
     spec = rule_spec(rule)
     source_error, ignored = None, {}
     try:
