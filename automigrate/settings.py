@@ -283,6 +283,11 @@ AUTOMIGRATE = {
     "PROXMOX_TOKEN_SECRET": os.environ.get("AUTOMIGRATE_PROXMOX_TOKEN_SECRET", ""),
     "PROXMOX_VERIFY_TLS": os.environ.get("AUTOMIGRATE_PROXMOX_VERIFY_TLS", "1"),
     "PROXMOX_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_PROXMOX_TIMEOUT_SECONDS", 10),
+    # OpenStack (AUTOMIGRATE_PLATFORM=openstack): credentials the OpenStack way, read by
+    # openstacksdk itself (OS_CLOUD + clouds.yaml, or the OS_* variables); a bound on every
+    # request. SAME_ZONE: targets stay in the source host's zone (a "zone:" host label).
+    "OPENSTACK_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_OPENSTACK_TIMEOUT_SECONDS", 10),
+    "SAME_ZONE": env_bool("AUTOMIGRATE_SAME_ZONE", True),
     "PROXMOX_WITH_LOCAL_DISKS": env_bool("AUTOMIGRATE_PROXMOX_WITH_LOCAL_DISKS", False),
     # libvirt + QEMU/KVM (AUTOMIGRATE_PLATFORM=libvirt; see README "libvirt + QEMU/KVM hosts").
     "LIBVIRT_HOSTS": os.environ.get("AUTOMIGRATE_LIBVIRT_HOSTS", ""),

@@ -11,6 +11,7 @@ from automigrate.drivers.bounded import BoundedDriver, DriverTimedOut, bounded
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
     "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
+    "openstack": "automigrate.drivers.openstack.OpenStackDriver",
     "libvirt": "automigrate.drivers.libvirt.LibvirtDriver",
 }
 

@@ -41,6 +41,8 @@ class HostState:
     host_type: str = "kvm"
     cpu_arch: str = "x86_64"
     external_id: str = ""
+    # Availability zone (OpenStack) or the like: guests stay within it. "" = no boundary.
+    zone: str = ""
 
 
 @dataclass(frozen=True)

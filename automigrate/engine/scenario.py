@@ -31,7 +31,7 @@ from automigrate.engine.placement import GroupError, resolve_members, validate_g
 HOST_STATUSES = ("online", "offline", "maintenance")
 
 _RULE_FIELDS = {"name", "metric", "threshold", "source_hosts", "target_hosts", "source_guests"}
-_HOST_FIELDS = {"name", "cpu_count", "mem_total", CPU, MEM, "enabled", "status", "host_type", "cpu_arch"}
+_HOST_FIELDS = {"name", "cpu_count", "mem_total", CPU, MEM, "enabled", "status", "host_type", "cpu_arch", "zone"}
 _GUEST_FIELDS = {
     "name",
     "host",
@@ -158,6 +158,7 @@ def _host(data: Any, where: str) -> HostState:
         status=status,
         host_type=_text(obj.get("host_type", "kvm"), f"{where}.host_type"),
         cpu_arch=_text(obj.get("cpu_arch", "x86_64"), f"{where}.cpu_arch"),
+        zone=str(obj.get("zone") or ""),
     )
 
 

@@ -1,6 +1,6 @@
 """Which hosts may receive a guest, and the index that finds one in O(log hosts).
 
-Eligible targets are kept per migration group (host_type, cpu_arch) in a list
+Eligible targets are kept per migration group (host_type, cpu_arch, zone) in a list
 sorted by preference. Two orders exist:
 
 * ``headroom`` (policy automigrate): most spare capacity on the rule metric
@@ -40,7 +40,7 @@ MAX_PROBES = 256
 ORDERS = ("headroom", "load")
 
 
-def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[str, str] | None:
+def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[str, ...] | None:
     """(reason, detail) if ``host`` can never be a target in this run; None if it can."""
     if host.name in firing:
         return "firing", "a firing host is never a target"
@@ -126,7 +126,7 @@ class Search:
         entries: list[str],
         more: int = 0,
         untried: int = 0,
-        group: tuple[str, str] = ("", ""),
+        group: tuple[str, ...] = ("", "", ""),
     ) -> None:
         self.target = target
         self.group = group
@@ -137,8 +137,9 @@ class Search:
     def note(self, guest: str) -> str:
         note = explain.not_found_note(guest, self.entries, self.more, self.untried, MAX_PROBES)
         if not self.entries:
-            host_type, cpu_arch = self.group
-            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch} left)"
+            host_type, cpu_arch, zone = (*self.group, "", "", "")[:3]
+            where = f" in zone {zone}" if zone else ""
+            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch}{where} left)"
         return note
 
 
@@ -160,7 +161,7 @@ class TargetIndex:
         self.max_probes = MAX_PROBES if order == "headroom" else None
         self._hosts: dict[str, HostLoad] = {}
         self._keys: dict[str, tuple[float, str]] = {}
-        self._groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        self._groups: dict[tuple[str, ...], list[tuple[float, str]]] = {}
         for load in loads:
             self._hosts[load.name] = load
             key = self._key(load)
@@ -175,7 +176,7 @@ class TargetIndex:
     def __contains__(self, name: object) -> bool:
         return name in self._keys
 
-    def group_size(self, group: tuple[str, str]) -> int:
+    def group_size(self, group: tuple[str, ...]) -> int:
         return len(self._groups.get(group, ()))
 
     def spare(self, load: HostLoad) -> float:
@@ -211,7 +212,7 @@ class TargetIndex:
         insort(self._groups.setdefault(load.group, []), key)
 
     def find(
-        self, cand: Candidate, group: tuple[str, str], refuse: Callable[[HostLoad], str | None] | None = None
+        self, cand: Candidate, group: tuple[str, ...], refuse: Callable[[HostLoad], str | None] | None = None
     ) -> Search:
         """The most preferred target in ``group`` that can take ``cand``.
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from automigrate.engine.model import CPU, MEM, GuestState, HostState, RuleSpec, Snapshot, Tuning
 from automigrate.engine.scoring import fires, host_value
 from automigrate.models import Guest, Host, Migration, MigrationRule
+from automigrate.platforms.base import ZONE_LABEL
 from automigrate.services import metrics, placement
 from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
@@ -141,13 +142,14 @@ def _view(
     names_by_pk: dict[int, str] = {}
     firing: list[int] = []
     host_rows = Host.objects.order_by().values_list(
-        "pk", "name", "cpu_count", "mem_total", "enabled", "status", "host_type", "cpu_arch", "external_id"
+        "pk", "name", "cpu_count", "mem_total", "enabled", "status", "host_type", "cpu_arch", "external_id", "labels"
     )
-    for pk, name, cpu_count, mem_total, enabled, status, host_type, cpu_arch, external_id in host_rows:
+    for pk, name, cpu_count, mem_total, enabled, status, host_type, cpu_arch, external_id, labels in host_rows:
         means = host_means.get(pk, {})
         state = HostState(
             name=name, cpu_count=cpu_count, mem_total=mem_total, cpu=means.get(CPU), mem_available=means.get(MEM),
             enabled=enabled, status=status, host_type=host_type, cpu_arch=cpu_arch, external_id=external_id,
+            zone=_zone(labels, spec),
         )
         host_states.append(state)
         # The model's own rule, on an unsaved instance: a second copy of it here could drift.
@@ -178,6 +180,17 @@ def _view(
         source_error=source_error,
         ignored=ignored,
     )
+
+
+def _zone(labels: list | None, spec: RuleSpec) -> str:
+    """The boundary a host's guests stay within: its ``zone:`` label (a platform's availability zone).
+
+    A rule that names its target hosts has said where guests may go, so it is not held to zones;
+    AUTOMIGRATE_SAME_ZONE=0 lifts the boundary for every rule.
+    """
+    if spec.target_hosts or not settings.AUTOMIGRATE["SAME_ZONE"]:
+        return ""
+    return next((label[len(ZONE_LABEL):] for label in labels or () if label.startswith(ZONE_LABEL)), "")
 
 
 def _count(ignored: dict[str, int], source: MetricSource) -> None:
