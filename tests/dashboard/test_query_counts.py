@@ -16,7 +16,10 @@ from automigrate.services.rules import create_rule
 pytestmark = pytest.mark.django_db
 
 GIB = 1024**3
-MAX_QUERIES = 15
+# The overview also reads pending recommendations, migration windows and placement
+# violations, and recent outside-call timeouts (the banner); what matters most is
+# that counts do not grow with the cluster (test_query_counts_do_not_grow_with_the_cluster).
+MAX_QUERIES = 20
 
 
 def grow(prefix: str, host_count: int) -> list[Host]:

@@ -33,13 +33,22 @@ from tests.virt.helpers import (
 REPO = settings.BASE_DIR
 
 
+def _half_of_this_machine() -> int:
+    """Bytes: half of MemTotal, what a lab host may plausibly have free (under its mem_total)."""
+    with open("/proc/meminfo") as meminfo:
+        kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    return kib * 1024 // 2
+
+
 def _line_protocol(host_cpu: dict[str, float], guest_cpu: dict[str, float], seconds: int = 120) -> str:
     now = int(time.time())
     lines = []
     for offset in range(0, seconds, 10):
         at = now - offset
         lines += [f"cpu,cpu=cpu-total,host={h} usage_active={v} {at}" for h, v in host_cpu.items()]
-        lines += [f"mem,host={h} available={2 * 1024**3}i {at}" for h in host_cpu]
+        # Plenty free: the lab's "hosts" report the whole machine's memory, and a target must keep
+        # AUTOMIGRATE_MEM_FLOOR_FRACTION of it free after the move.
+        lines += [f"mem,host={h} available={_half_of_this_machine()}i {at}" for h in host_cpu]
         lines += [f"vm_cpu,vm_id={g} usage_active={v} {at}" for g, v in guest_cpu.items()]
     return "\n".join(lines)
 
