@@ -16,6 +16,7 @@ A guest being migrated still runs (and counts) on its source until the move succ
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections import defaultdict
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
+from automigrate.services.bulk import insert_rows
 from automigrate.simulator import workloads
 from automigrate.sources import source_class
 
@@ -79,26 +81,71 @@ def seed_cluster(
             for i in range(hosts)
         ])
         host_rows = list(Host.objects.filter(name__in=[h.name for h in host_rows]).order_by("name"))
-        demand = {h.pk: 0.0 for h in host_rows}  # vCPU-percent planned on each host
-        free = {h.pk: h.mem_total * (1 - SEED_MEM_FREE) - HOST_RESERVED_BYTES for h in host_rows}
+        placer = _Placer(host_rows)
         new_guests = []
         for i in range(guests):
             vcpus, mb = rng.choices(FLAVOURS, weights=FLAVOUR_WEIGHTS)[0]
             workload = workloads.random_workload(rng)
-            fits = [h for h in host_rows if free[h.pk] >= mb * 1024**2]
-            if not fits:
+            host = placer.place(mb * 1024**2, vcpus * float(workload.get("level", 1.0)))
+            if host is None:
                 break  # the cluster is full: fewer guests than asked rather than an unhealthy start
-            host = min(fits, key=lambda h: (demand[h.pk] / h.cpu_count, h.name))
-            demand[host.pk] += vcpus * float(workload.get("level", 1.0))
-            free[host.pk] -= mb * 1024**2
             new_guests.append(Guest(
                 name=f"{prefix}-vm-{i + 1:03d}", external_id=f"{prefix}-vm-{i + 1:03d}", host=host,
                 vcpu_count=vcpus, vmem_size=mb, workload=workload,
             ))
-        Guest.objects.bulk_create(new_guests)
+        Guest.objects.bulk_create(new_guests, batch_size=5000)
     if backfill_seconds:
         backfill(backfill_seconds, now=now)
     return SeedSummary(hosts=len(host_rows), guests=len(new_guests))
+
+
+class _Placer:
+    """Each guest on the host with the lowest planned CPU share where its memory fits.
+
+    The same choice as ``min(fitting hosts, key=(share, name))``, in O(log H) per
+    guest instead of O(H): one heap per flavour size holds the hosts that still
+    fit that size, keyed by share. A host's older heap entries go stale when it
+    takes a guest (its version moves on) and are skipped when they surface, so
+    seeding 10k hosts / 200k guests takes seconds, not hours.
+    """
+
+    def __init__(self, host_rows: list[Host]):
+        self.sizes = sorted({mb * 1024**2 for _, mb in FLAVOURS})
+        self.hosts = {h.pk: h for h in host_rows}
+        self.demand = {h.pk: 0.0 for h in host_rows}  # vCPU-percent planned on each host
+        self.free = {h.pk: h.mem_total * (1 - SEED_MEM_FREE) - HOST_RESERVED_BYTES for h in host_rows}
+        self.version = {h.pk: 0 for h in host_rows}
+        self.heaps: dict[int, list] = {size: [] for size in self.sizes}
+        for h in host_rows:
+            self._push(h.pk)
+
+    def _push(self, pk: int) -> None:
+        host = self.hosts[pk]
+        entry = (self.demand[pk] / host.cpu_count, host.name, pk, self.version[pk])
+        for size in self.sizes:
+            if self.free[pk] < size:
+                break  # sizes ascend: no larger one fits either
+            heapq.heappush(self.heaps[size], entry)
+
+    def place(self, size: int, demand: float) -> Host | None:
+        heap = self.heaps.get(size)
+        if heap is None:  # a size not among the flavours: the plain scan
+            fits = [pk for pk in self.hosts if self.free[pk] >= size]
+            pk = min(fits, key=lambda k: (self.demand[k] / self.hosts[k].cpu_count, self.hosts[k].name), default=None)
+        else:
+            pk = None
+            while heap:
+                _, _, candidate, version = heapq.heappop(heap)
+                if version == self.version[candidate]:
+                    pk = candidate
+                    break
+        if pk is None:
+            return None
+        self.demand[pk] += demand
+        self.free[pk] -= size
+        self.version[pk] += 1
+        self._push(pk)
+        return self.hosts[pk]
 
 
 def set_workload(guest_name: str, shape: str, **params: float) -> Guest:
@@ -139,7 +186,12 @@ def _inventory() -> _Inventory:
     return _Inventory(hosts, guests)
 
 
-def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], list[GuestSample]]:
+HOST_COLUMNS = ("host", "metric", "time", "value")
+GUEST_COLUMNS = ("guest", "time", "cpu")
+
+
+def _samples(inventory: _Inventory, at: datetime) -> tuple[list[tuple], list[tuple]]:
+    """One round: (host, metric, time, value) and (guest, time, cpu) rows, as /write stores them."""
     t = at.timestamp()
     busy = defaultdict(float)  # vCPU-percent per host
     used = defaultdict(int)  # bytes per host
@@ -148,7 +200,7 @@ def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], lis
         cpu = workloads.usage(workload or {}, pk, t)
         busy[host_pk] += cpu * vcpus
         used[host_pk] += mb * 1024**2
-        guest_samples.append(GuestSample(guest_id=pk, time=at, cpu=round(cpu, 3)))
+        guest_samples.append((pk, at, round(cpu, 3)))
     host_samples = []
     step = int(t // workloads.STEP_SECONDS)
     for pk, cpu_count, mem_total in inventory.hosts:
@@ -159,16 +211,18 @@ def _samples(inventory: _Inventory, at: datetime) -> tuple[list[HostSample], lis
         base = HOST_BASE_CPU + workloads.unit(pk, step, 1)
         cpu = min(100.0, base + busy[pk] / cpu_count)
         mem = max(0.0, mem_total - used[pk] - HOST_RESERVED_BYTES - workloads.unit(pk, step, 2) * 64 * 1024**2)
-        host_samples.append(HostSample(host_id=pk, metric=CPU, time=at, value=round(cpu, 3)))
-        host_samples.append(HostSample(host_id=pk, metric=MEM, time=at, value=mem))
+        host_samples.append((pk, CPU, at, round(cpu, 3)))
+        host_samples.append((pk, MEM, at, float(mem)))
     return host_samples, guest_samples
 
 
-def _write(samples: Iterable[tuple[list[HostSample], list[GuestSample]]]) -> tuple[int, int]:
+def _write(samples: Iterable[tuple[list[tuple], list[tuple]]]) -> tuple[int, int]:
+    """COPY on PostgreSQL, like /write: a 5k-host / 100k-guest round in well under its period."""
     hosts = guests = 0
     for host_samples, guest_samples in samples:
-        HostSample.objects.bulk_create(host_samples, batch_size=5000)
-        GuestSample.objects.bulk_create(guest_samples, batch_size=5000)
+        with transaction.atomic():
+            insert_rows(HostSample, HOST_COLUMNS, host_samples)
+            insert_rows(GuestSample, GUEST_COLUMNS, guest_samples)
         hosts += len(host_samples)
         guests += len(guest_samples)
     return hosts, guests
