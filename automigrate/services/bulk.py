@@ -7,16 +7,18 @@ a round of samples the same, fastest, way.
 from __future__ import annotations
 
 import io
+import json
 
 from django.db import connection
 
 
-def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
+def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple], json_fields: tuple[str, ...] = ()) -> None:
     """Insert ``rows`` (tuples in ``field_names`` order) into ``model``'s table.
 
     COPY is several times faster than INSERT on PostgreSQL; other databases get
-    bulk_create. Values must be ints, fixed metric names, aware datetimes or
-    finite floats: str() of each is valid PostgreSQL input and needs no escaping.
+    bulk_create. Values are ints, finite floats, aware datetimes, strings (escaped
+    for COPY) or None (NULL); JSON columns take their text (``json.dumps``) here
+    and the Python value elsewhere, so pass ``json_fields`` for them.
     """
     if not rows:
         return
@@ -27,10 +29,26 @@ def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
                 _copy(cursor, model._meta.db_table, [f.column for f in fields], rows)
                 return
     attnames = [f.attname for f in fields]
+    if json_fields:
+        positions = [field_names.index(name) for name in json_fields]
+        rows = [tuple(json.loads(v) if i in positions else v for i, v in enumerate(row)) for row in rows]
     model.objects.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=2000)
 
 
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)
+
+
 def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-    buffer = io.StringIO("".join("\t".join(map(str, row)) + "\n" for row in rows))
+    buffer = io.StringIO("".join("\t".join(map(_text, row)) + "\n" for row in rows))
     quote = connection.ops.quote_name
     cursor.copy_expert(f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN", buffer)

@@ -40,7 +40,7 @@ from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Host, MigrationBatch, MigrationRule
 from automigrate.services import execution, inventory, lock
-from automigrate.services.events import record_event
+from automigrate.services.events import new_event, record_event, record_events
 from automigrate.services.snapshot import ClusterView, build_view
 
 # rule.last_result values, also read by status.rule_states.
@@ -361,13 +361,15 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
     if evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
         return
     decided = [] if decision is None else [
-        record_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, "fingerprint": key})
+        new_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, "fingerprint": key})
     ]
     failed = [
-        record_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
-                     notes={**failure["notes"], "fingerprint": key})
+        new_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
+                  notes={**failure["notes"], "fingerprint": key})
         for failure in failures
     ]
+    # One INSERT whatever the number of failures; the decision first, as it always was.
+    record_events(decided + failed)
     # Listed as before: the hosts that could not be relieved, then what was decided or done.
     evaluation.events = failed + decided + evaluation.events
 

@@ -122,8 +122,8 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
             enabled=enabled, status=status, host_type=host_type, cpu_arch=cpu_arch, external_id=external_id,
         )
         host_states.append(state)
-        # The model's own rule, on an unsaved instance: a second copy of it here could drift.
-        accepts = Host(enabled=enabled, status=status).accepts_guests
+        # The model's own rule (a second copy of it here could drift), without a Host() per row.
+        accepts = Host.would_accept_guests(enabled, status)
         hosts[name] = HostRef(pk, name, external_id, cpu_count, accepts)
         names_by_pk[pk] = name
         if _may_fire(state, spec):

@@ -57,3 +57,21 @@ def test_a_round_writes_every_sample_with_its_values():
     cluster.backfill(20, now=now + timedelta(seconds=60))
     per_time = GuestSample.objects.filter(time__gt=now).values_list("time", flat=True)
     assert len(per_time) == 30 * 3 and len(set(per_time)) == 3
+
+
+@pytest.mark.django_db
+def test_bulk_rows_keep_text_that_copy_would_misread(make_host):
+    """Tabs, newlines and backslashes in names and JSON, and NULLs, arrive as they were (COPY on PostgreSQL)."""
+    import json
+
+    from automigrate.services.bulk import insert_rows
+
+    host = make_host("h")
+    now = timezone.now()
+    name = "odd\tname\\with\nbreaks"
+    workload = {"shape": "steady", "note": "back\\slash\ttab"}
+    insert_rows(Guest, cluster.GUEST_SEED_COLUMNS + ("last_migrated_at",),
+                [(name, "", host.pk, 2, 1024, Guest.Status.RUNNING, "[]", json.dumps(workload), now, now, None)],
+                json_fields=("labels", "workload"))
+    guest = Guest.objects.get()
+    assert (guest.name, guest.workload, guest.labels, guest.last_migrated_at) == (name, workload, [], None)
