@@ -70,7 +70,7 @@ def test_bulk_rows_keep_text_that_copy_would_misread(make_host):
     now = timezone.now()
     name = "odd\tname\\with\nbreaks"
     workload = {"shape": "steady", "note": "back\\slash\ttab"}
-    insert_rows(Guest, cluster.GUEST_SEED_COLUMNS + ("last_migrated_at",),
+    insert_rows(Guest, (*cluster.GUEST_SEED_COLUMNS, "last_migrated_at"),
                 [(name, "", host.pk, 2, 1024, Guest.Status.RUNNING, "[]", json.dumps(workload), now, now, None)],
                 json_fields=("labels", "workload"))
     guest = Guest.objects.get()
