@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 
-from django.db import connection
+from django.db import connection, models
 
 
 def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple], json_fields: tuple[str, ...] = ()) -> None:
@@ -26,7 +26,7 @@ def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple], json_fie
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             if hasattr(cursor.cursor, "copy_expert"):  # psycopg2
-                _copy(cursor, model._meta.db_table, [f.column for f in fields], rows)
+                _copy(cursor, model._meta.db_table, fields, rows)
                 return
     attnames = [f.attname for f in fields]
     if json_fields:
@@ -48,7 +48,17 @@ def _text(value) -> str:
     return str(value)
 
 
-def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-    buffer = io.StringIO("".join("\t".join(map(_text, row)) + "\n" for row in rows))
+# Columns whose values str() writes as COPY text as they are (never NULL in our rows).
+_PLAIN = (models.IntegerField, models.FloatField, models.DateTimeField, models.ForeignKey)
+
+
+def _copy(cursor, table: str, fields: list, rows: list[tuple]) -> None:
+    columns = [f.column for f in fields]
+    convert = [str if isinstance(f, _PLAIN) and not f.null else _text for f in fields]
+    if all(c is str for c in convert):
+        lines = ("\t".join(map(str, row)) for row in rows)
+    else:
+        lines = ("\t".join([c(v) for c, v in zip(convert, row, strict=True)]) for row in rows)
+    buffer = io.StringIO("\n".join(lines) + "\n")
     quote = connection.ops.quote_name
     cursor.copy_expert(f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN", buffer)
