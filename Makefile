@@ -16,10 +16,10 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 run: venv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
-	@echo "automigrate: open http://127.0.0.1:8000/ (dashboard), /admin/, /api/docs/ ; Ctrl-C stops all three processes"
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --procfile automigrate/Procfile --app-root . start
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py bootstrap
+	@# Prints the login and URLs once the web server answers; Ctrl-C stops all three and exits 0.
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m automigrate.runner
 
 lint: venv
 	$(VENV)/bin/ruff check .

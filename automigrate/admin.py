@@ -14,6 +14,9 @@ from automigrate.models import (
     MigrationBatch,
     MigrationLock,
     MigrationRule,
+    UserPreference,
+    Webhook,
+    WebhookDelivery,
 )
 from automigrate.services import rules as rule_service
 
@@ -74,7 +77,12 @@ class MigrationRuleAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     # Search-as-you-type pickers: usable with thousands of hosts and guests.
     autocomplete_fields = ("source_hosts", "target_hosts", "source_guests")
-    readonly_fields = ("created_by", "created_at", "updated_at", "last_evaluated_at", "last_result")
+    readonly_fields = ("created_by_name", "created_at", "updated_at", "last_evaluated_at", "last_result")
+
+    @admin.display(description="created by")
+    def created_by_name(self, rule):
+        # A rule made from the CLI has no account to link; its create event names the actor.
+        return rule_service.creator_name(rule) or "—"
 
     @admin.display(description="threshold")
     def threshold_display(self, rule):
@@ -152,3 +160,64 @@ class MigrationBatchAdmin(ReadOnlyAdmin):
 @admin.register(MigrationLock)
 class MigrationLockAdmin(ReadOnlyAdmin):
     list_display = ("holder", "batch", "acquired_at", "lease_expires_at")
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "time_zone")
+    search_fields = ("user__username", "time_zone")
+
+
+class DeliveryInline(admin.TabularInline):
+    """The delivery log, newest first: each attempt's status and error."""
+
+    model = WebhookDelivery
+    fields = ("created_at", "action", "event", "state", "attempts", "last_status", "last_error", "next_attempt_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("event")
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "enabled", "actions", "signed")
+    list_filter = ("enabled",)
+    search_fields = ("name", "url")
+    inlines = [DeliveryInline]
+
+    @admin.display(boolean=True, description="signed")
+    def signed(self, hook):
+        return bool(hook.secret)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "webhook", "action", "state", "attempts", "last_status", "last_error")
+    list_filter = ("state", "action", "webhook")
+    list_select_related = ("webhook",)
+    date_hierarchy = "created_at"
+
+
+def _celery_schedules_read_only() -> None:
+    """Rule schedules are kept in step with the rules by automigrate.services.schedule: editing
+    them here would silently change when a rule runs. Read-only, and only the task list shown."""
+    from django_celery_beat import models as beat
+
+    for model in (beat.PeriodicTask, beat.IntervalSchedule, beat.CrontabSchedule, beat.SolarSchedule,
+                  beat.ClockedSchedule):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+    @admin.register(beat.PeriodicTask)
+    class PeriodicTaskAdmin(ReadOnlyAdmin):
+        list_display = ("name", "task", "enabled", "interval", "clocked", "last_run_at")
+        search_fields = ("name",)
+
+
+_celery_schedules_read_only()

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 
 def ensure_fixed_rows(sender, using="default", **kwargs) -> None:
@@ -17,6 +17,14 @@ def ensure_fixed_rows(sender, using="default", **kwargs) -> None:
     MigrationLock.objects.using(using).get_or_create(pk=MigrationLock.SINGLETON_ID)
 
 
+def event_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """Every new event may notify someone (webhooks, e-mail); loaded fixtures do not."""
+    if created and not raw:
+        from automigrate.services import notify
+
+        notify.on_event(instance)
+
+
 class AutomigrateConfig(AppConfig):
     name = "automigrate"
     verbose_name = "Automatic migration"
@@ -24,4 +32,5 @@ class AutomigrateConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(ensure_fixed_rows, sender=self)
+        post_save.connect(event_saved, sender="automigrate.Event", dispatch_uid="automigrate-notify")
         from automigrate import checks  # noqa: F401

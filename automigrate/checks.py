@@ -32,7 +32,10 @@ def check_driver_and_metric_source(app_configs=None, **kwargs) -> list[checks.Ch
             errors.append(checks.Error(str(exc), id=check_id))
     if not errors:
         # The platform's own settings (e.g. AUTOMIGRATE_LIBVIRT_HOSTS), checked without network calls.
-        errors += [checks.Error(line, id="automigrate.E004") for line in platforms.get_platform().check()]
+        platform = platforms.get_platform()
+        errors += [checks.Error(line, id="automigrate.E004") for line in platform.check()]
+        # Warnings: what need not stop the processes (e.g. Cloudpods' Keystone did not answer last time).
+        errors += [checks.Warning(line, id="automigrate.W004") for line in platform.warnings()]
     return errors
 
 

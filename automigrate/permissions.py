@@ -18,3 +18,12 @@ class ReadAuthenticatedWriteOperator(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         return request.method in SAFE_METHODS or is_operator(request.user)
+
+
+class StaffOnly(BasePermission):
+    """Webhook URLs and secrets: staff only, to read as well as to change."""
+
+    message = "webhooks need a staff user"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)

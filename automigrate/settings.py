@@ -8,6 +8,8 @@ and CELERY_BROKER_URL (Redis or RabbitMQ).
 
 import os
 import secrets
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "automigrate.middleware.DisplayTimeZoneMiddleware",
+    "automigrate.middleware.FriendlyNotFoundMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -111,10 +115,16 @@ TEMPLATES = [
     },
 ]
 
+# runserver answers each request in a new thread, and each thread opens its own
+# connection: kept open (CONN_MAX_AGE > 0) they pile up, one per past request,
+# until the server's max_connections. So persistent connections are for the
+# long-lived processes (gunicorn workers, Celery), health-checked before reuse.
+RUNNING_DEVSERVER = len(sys.argv) > 1 and sys.argv[1] == "runserver"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'automigrate.sqlite3'}",
-        conn_max_age=int(env_number("DATABASE_CONN_MAX_AGE", 60)),
+        conn_max_age=0 if RUNNING_DEVSERVER else int(env_number("DATABASE_CONN_MAX_AGE", 60)),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -134,6 +144,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Admin and {{ value }} render times as the dashboard does: 2026-12-01 19:26 UTC (automigrate.clock).
+FORMAT_MODULE_PATH = ["automigrate.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
@@ -169,6 +181,12 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST framework
 REST_FRAMEWORK = {
+    # JSON nested past a few levels is a 400, not a RecursionError (automigrate.api.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "automigrate.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -183,6 +201,8 @@ REST_FRAMEWORK = {
         "automigrate.api.filters.StableOrderingFilter",  # ends on the pk, so pages never overlap
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Services' ValidationError -> 400, refused deletes -> 409, in one place.
+    "EXCEPTION_HANDLER": "automigrate.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "automigrate API",
@@ -305,13 +325,135 @@ AUTOMIGRATE = {
     # Auto-registration caps: beyond them the whole request is refused and no host created.
     "INGEST_MAX_NEW_HOSTS_PER_REQUEST": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_REQUEST", 100)),
     "INGEST_MAX_NEW_HOSTS_PER_HOUR": int(env_number("AUTOMIGRATE_INGEST_MAX_NEW_HOSTS_PER_HOUR", 1000)),
+    # Cloudpods (AUTOMIGRATE_PLATFORM=cloudpods): Keystone v3 credentials and how to live-migrate.
+    "CLOUDPODS": {
+        "AUTH_URL": os.environ.get("AUTOMIGRATE_CLOUDPODS_AUTH_URL", ""),
+        "USERNAME": os.environ.get("AUTOMIGRATE_CLOUDPODS_USERNAME", ""),
+        "PASSWORD": os.environ.get("AUTOMIGRATE_CLOUDPODS_PASSWORD", ""),
+        "PROJECT": os.environ.get("AUTOMIGRATE_CLOUDPODS_PROJECT", "system"),
+        "DOMAIN": os.environ.get("AUTOMIGRATE_CLOUDPODS_DOMAIN", "Default"),
+        "REGION": os.environ.get("AUTOMIGRATE_CLOUDPODS_REGION", ""),
+        "VERIFY_TLS": env_bool("AUTOMIGRATE_CLOUDPODS_VERIFY_TLS", True),
+        "TIMEOUT_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_TIMEOUT_SECONDS", 10),
+        # As the original monitor sends them.
+        "SKIP_CPU_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_CPU_CHECK", True),
+        "SKIP_KERNEL_CHECK": env_bool("AUTOMIGRATE_CLOUDPODS_SKIP_KERNEL_CHECK", True),
+        "MAX_BANDWIDTH_MB": int(env_number("AUTOMIGRATE_CLOUDPODS_MAX_BANDWIDTH_MB", 0)) or None,
+        # After a timeout's cancel, how long the watcher waits for the server to settle.
+        "CANCEL_SETTLE_SECONDS": env_number("AUTOMIGRATE_CLOUDPODS_CANCEL_SETTLE_SECONDS", 30),
+    },
+    # Notifications (automigrate.services.notify): webhook retries, and e-mail to staff users.
+    "WEBHOOK_MAX_ATTEMPTS": int(env_number("AUTOMIGRATE_WEBHOOK_MAX_ATTEMPTS", 6)),
+    "WEBHOOK_RETRY_BASE_SECONDS": env_number("AUTOMIGRATE_WEBHOOK_RETRY_BASE_SECONDS", 30),
+    "EMAIL_STAFF": env_bool("AUTOMIGRATE_EMAIL_STAFF", False),
+    "EMAIL_ACTIONS": env_list("AUTOMIGRATE_EMAIL_ACTIONS", "migrate_fail,migrate_error"),
+    # /metrics for Prometheus: a bearer token, and/or client addresses allowed without one.
+    "METRICS_TOKEN": os.environ.get("AUTOMIGRATE_METRICS_TOKEN", ""),
+    "METRICS_ALLOW": env_list("AUTOMIGRATE_METRICS_ALLOW", "127.0.0.1,::1"),
 }
 
+# E-mail (notifications to staff): Django's own settings from the environment.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env_number("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "automigrate@localhost")
+
+# Every line goes through a formatter that masks passwords in URLs and
+# secret query parameters (/write?p=...): automigrate.redact.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "automigrate.redact.RedactingFormatter",
+                  "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {"()": "automigrate.redact.RedactingServerFormatter",
+                   "format": "[{server_time}] {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # runserver's access log, in place of Django's own handler of the same name.
+        "django.server": {"class": "logging.StreamHandler", "formatter": "server"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default "django" handlers (a plain console one under DEBUG) would print
+        # each line, tracebacks included, a second time and unmasked: ours only, via root.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # `make run` (automigrate.runner): request lines only for errors, not every live refresh.
+        "django.server": {
+            "handlers": ["django.server"], "propagate": False,
+            "level": "WARNING" if env_bool("AUTOMIGRATE_QUIET_REQUESTS", False) else "INFO",
+        },
+        # The embedded filesystem broker has no host name; kombu warns about that at every start.
+        "kombu.connection": {"level": "ERROR" if CELERY_BROKER_URL.startswith("filesystem://") else "WARNING"},
+    },
 }
+
+# --- Locked doors: lock-out after failed logins, Content-Security-Policy,
+# secrets kept out of error pages, JSON errors and bounded bodies on /api/.
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE = [
+    MIDDLEWARE[0],  # SecurityMiddleware: its headers on every response, the JSON errors' too
+    # /api/, /write, /ping: every error as JSON, also the ones Django would answer with HTML.
+    "automigrate.api.errors.JsonErrorsMiddleware",
+    *MIDDLEWARE[1:],
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
+]
+# Axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(env_number("AUTOMIGRATE_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("AUTOMIGRATE_LOGIN_COOLOFF_MINUTES", 15))
+# Per username and address: an attacker cannot lock the admin out from elsewhere,
+# and one office behind a NAT does not lock out each other's accounts.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "automigrate.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Log who was locked out and from where (passwords are never logged), without
+# a start-up banner on every manage.py command.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_VERBOSE = False
+# The address is REMOTE_ADDR (axes without django-ipware): X-Forwarded-For is
+# the client's to forge. Behind a proxy every client shares the proxy's address,
+# so the lock-out is then per username.
+
+# Script, style, images, fonts, connections: our own origin only, nothing
+# inline. The pages set widths through CSSOM (static/dashboard/live.js), not
+# style attributes; Swagger UI's page style is a file (templates/drf_spectacular/).
+# Plotly.js adds an *empty* <style> element and fills it through CSSOM
+# (insertRule, which CSP does not govern): the hash of the empty string allows
+# exactly that element and no inline style with any content.
+EMPTY_INLINE_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+# plotly.min.js (of the pinned plotly) also adds MapLibre's fixed style sheet
+# as it loads; we draw no maps, but the browser would log each refusal. Its
+# hash allows that one text only (the browser test fails if a new Plotly changes it).
+PLOTLY_MAPLIBRE_STYLE = "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", EMPTY_INLINE_STYLE, PLOTLY_MAPLIBRE_STYLE, "'report-sample'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Bodies: Django's limit for forms, and ours for the API's JSON (the /write
+# endpoint keeps its own, larger one for telegraf batches).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_number("AUTOMIGRATE_MAX_BODY_BYTES", 1024 * 1024))
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# The debug page and error e-mails: settings, environment, query strings and
+# frame variables with passwords (also those inside URLs) masked.
+DEFAULT_EXCEPTION_REPORTER = "automigrate.redact.SafeReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "automigrate.redact.SafeReporterFilter"

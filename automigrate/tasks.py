@@ -50,6 +50,24 @@ def prune_samples() -> str:
     return f"pruned {hosts} host and {guests} guest samples; {history}"
 
 
+@shared_task(name="automigrate.tasks.deliver_webhook", bind=True, ignore_result=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> str:
+    from automigrate.services import notify
+
+    wait = notify.deliver(delivery_id)
+    if wait is not None:
+        raise self.retry(countdown=wait)  # back-off; the delivery row counts the attempts
+    return f"delivery {delivery_id} done"
+
+
+@shared_task(name="automigrate.tasks.check_notifications", ignore_result=True)
+def check_notifications() -> str:
+    from automigrate.services import notify
+
+    conditions = notify.check_conditions()
+    return f"re-queued {notify.retry_due()} webhook deliveries; {len(conditions)} condition alert(s)"
+
+
 @shared_task(name="automigrate.tasks.sync_inventory", ignore_result=True)
 def sync_inventory() -> str:
     from automigrate.services import inventory

@@ -9,7 +9,9 @@ import re
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+# K, M, G, T, P are binary multiples, as in the reference: 8G = 8Gi = 8GiB = 8GB = 8 * 1024**3
+# bytes. A lowercase "b" (8Gb) reads as bits, so it is refused rather than guessed.
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtpKMGTP]?)([iI]?)([bB]?)\s*$")
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 MIN_PERIOD_SECONDS = 10
@@ -57,13 +59,19 @@ def format_period(seconds: int) -> str:
 
 
 def parse_size(text: str | int | float) -> float:
-    """'8G', '512M', '1.5T' (binary multiples) or plain bytes -> bytes."""
+    """'8G', '512M', '1.5T' (binary multiples; Gi, GiB and GB mean the same) or plain bytes -> bytes."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         return float(text)
     match = _SIZE.match(str(text))
     if not match:
         raise ValueError(f"'{shown_input(text)}' is not a size: use bytes or a number with K, M, G or T, e.g. 8G, 512M")
-    return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    number, unit, _, byte = match.groups()
+    if byte == "b":
+        raise ValueError(
+            f"'{shown_input(text)}': a lowercase b means bits; write {number}{unit.upper() or 'B'}"
+            " (sizes are binary bytes: G = Gi = GiB = GB)"
+        )
+    return float(number) * _SIZE_UNITS[unit.lower()]
 
 
 def format_size(num_bytes: float) -> str:

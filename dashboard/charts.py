@@ -19,10 +19,12 @@ through ``_text`` (html.escape) before it reaches a figure.
 from __future__ import annotations
 
 import html
+import math
 from datetime import datetime
 
 from django.utils import timezone
 
+from automigrate import clock
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Migration, MigrationRule
 from automigrate.services.series import Series
@@ -32,6 +34,7 @@ from dashboard.queries import HostRow, Watchers, strictest
 COLOR_OK = "#3f6fa8"
 COLOR_HOT = "#c8372d"
 COLOR_THRESHOLD = "#c8372d"
+COLOR_THRESHOLD_TEXT = "#a52a21"  # 4.5:1 or better on white, for the label text
 COLOR_MEM = "#2f8f6f"
 COLOR_ARRIVED = "#2b8a3e"
 COLOR_LEFT = "#d9480f"
@@ -73,10 +76,15 @@ def _base_layout(**extra) -> dict:
     return layout
 
 
-def _threshold_line(value: float, label: str, yref: str = "y", side: str = "right") -> tuple[dict, dict]:
-    """A dashed horizontal line across the plot at ``value``, and its label on one ``side``.
+LABEL_ROW = 0.085  # paper height of one stacked threshold label
 
-    Bar charts put the label over their short bars, so it is never hidden behind a tall one.
+
+def _threshold_line(value: float, label: str, yref: str = "y", side: str = "right", row: int = 0,
+                    top: float = 1.0) -> tuple[dict, dict]:
+    """A dashed horizontal line across the plot at ``value``, and its label stacked above the plot.
+
+    Labels sit in their own rows above the plot area (row 0, 1, …), never at the line itself:
+    there two close thresholds' labels overlapped each other and the bars.
     """
     shape = {
         "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": yref, "y0": value, "y1": value,
@@ -84,34 +92,86 @@ def _threshold_line(value: float, label: str, yref: str = "y", side: str = "righ
         "name": "threshold",
     }
     annotation = {
-        "xref": "paper", "x": 1 if side == "right" else 0, "xanchor": side, "yref": yref, "y": value,
-        "yanchor": "bottom",
-        "text": label, "showarrow": False, "font": {"size": 11, "color": COLOR_THRESHOLD},
-        "bgcolor": "rgba(255,255,255,0.8)",
+        "xref": "paper", "x": 1 if side == "right" else 0, "xanchor": side,
+        "yref": "paper", "y": top + row * LABEL_ROW, "yanchor": "bottom",
+        "text": f"- - {label}", "showarrow": False, "font": {"size": 11, "color": COLOR_THRESHOLD_TEXT},
     }
     return shape, annotation
 
 
-def _rule_label(rule: MigrationRule) -> str:
+def _plain_rule_label(rule: MigrationRule) -> str:
     sign = ">" if rule.metric == CPU else "<"
-    return _text(f"{rule.name} {sign} {rule.threshold_display}")
+    return f"{rule.name} {sign} {rule.threshold_display}"
+
+
+def _rule_label(rule: MigrationRule) -> str:
+    return _text(_plain_rule_label(rule))
 
 
 def _thresholds(
-    rules: list[MigrationRule], metric: str, yref: str = "y", side: str = "right"
+    rules: list[MigrationRule], metric: str, yref: str = "y", side: str = "right", top: float = 1.0
 ) -> tuple[list[dict], list[dict]]:
-    """One line per distinct threshold, labelled with every rule that uses it."""
+    """One line per distinct threshold, labelled (in its own row above the plot) with every rule using it."""
     by_value: dict[float, list[MigrationRule]] = {}
     for rule in rules:
         if rule.metric == metric:
             by_value.setdefault(rule.threshold, []).append(rule)
     shapes, annotations = [], []
-    for value, same in sorted(by_value.items()):
+    for row, (value, same) in enumerate(sorted(by_value.items())):
         scale = GIB if metric == MEM else 1
-        shape, note = _threshold_line(value / scale, ", ".join(_rule_label(rule) for rule in same), yref, side)
+        shape, note = _threshold_line(value / scale, ", ".join(_rule_label(rule) for rule in same), yref, side,
+                                      row=row, top=top)
         shapes.append(shape)
         annotations.append(note)
     return shapes, annotations
+
+
+def _top_margin(annotations: list[dict]) -> int:
+    """Room above the plot for the stacked threshold labels."""
+    return 16 + 18 * max(1, len(annotations))
+
+
+# Memory is drawn on a log scale: on a linear 0–430 GiB axis a 16G or 8G threshold sits on
+# the axis and the hot host's bar is a sliver; on a log axis both are plainly visible.
+MIN_LOG_GIB = 0.01
+
+
+def _log_range(values: list[float], levels: list[float]) -> list[float]:
+    """A log10 axis range that shows every bar and every threshold line, with some air."""
+    shown = [max(v, MIN_LOG_GIB) for v in values + levels if v is not None]
+    if not shown:
+        return [math.log10(1), math.log10(1024)]
+    return [math.log10(min(shown) / 2), math.log10(max(shown) * 2)]
+
+
+def _mem_gib(value: float) -> float:
+    return max(round(value / GIB, 3), MIN_LOG_GIB)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0f} %" if value == int(value) else f"{value:.1f} %"
+
+
+def bar_summary(names_values_hot: list[tuple[str, float, bool]], metric: str, thresholds: list[str]) -> str:
+    """A chart's text alternative: "5 hosts, 2 over a threshold: node-001 85 %, node-002 4.0 GiB; thresholds …"."""
+    count = len(names_values_hot)
+    hot = [(name, value) for name, value, is_hot in names_values_hot if is_hot]
+    def unit(value: float) -> str:
+        return _pct(value) if metric == CPU else f"{value / GIB:.1f} GiB"
+
+    what = "CPU busy" if metric == CPU else "available memory"
+    text = f"{what}: {count} host{'s' if count != 1 else ''}"
+    if not count:
+        return text + ", no recent samples"
+    if hot:
+        listed = ", ".join(f"{name} {unit(value)}" for name, value in hot[:5])
+        more = f" and {len(hot) - 5} more" if len(hot) > 5 else ""
+        text += f", {len(hot)} past {'its' if len(hot) == 1 else 'their'} threshold: {listed}{more}"
+    else:
+        text += ", none past a threshold"
+    if thresholds:
+        text += f"; thresholds: {', '.join(thresholds)}"
+    return text
 
 
 def _covers_every_host(watching: Watchers, rows: list[HostRow]) -> list[MigrationRule]:
@@ -171,11 +231,18 @@ def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
         hover = "%{x}<br>cpu.usage_active %{y:.1f}%<extra></extra>"
     else:
         ordered = sorted(with_data, key=lambda row: row.mem)
-        values = [round(row.mem / GIB, 2) for row in ordered]
+        values = [_mem_gib(row.mem) for row in ordered]
         hot = [row.mem_hot for row in ordered]
-        yaxis = {"title": {"text": "available GiB"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
+        levels = [row.mem_threshold / GIB for row in ordered if row.mem_threshold is not None]
+        yaxis = {"title": {"text": "available GiB (log scale)"}, "type": "log", "range": _log_range(values, levels),
+                 "dtick": 1, "gridcolor": "#e6e9ef"}
         hover = "%{x}<br>mem.available %{y:.1f} GiB<extra></extra>"
     everywhere = _covers_every_host(watching, rows)
+    # The text alternative counts every host, not only the bars drawn.
+    summary = bar_summary(
+        [(row.name, row.cpu if metric == CPU else row.mem, is_hot) for row, is_hot in zip(ordered, hot, strict=True)],
+        metric, [_plain_rule_label(rule) for rule in everywhere if rule.metric == metric],
+    )
     histogram = None
     if len(ordered) > TOP_HOSTS:
         histogram = _histogram(ordered, values, hot, metric, everywhere)
@@ -186,6 +253,7 @@ def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
     shapes, annotations = _thresholds(everywhere, metric, side="right" if metric == CPU else "left")
     markers = _row_threshold_markers(ordered, metric, everywhere, watching, GIB if metric == MEM else 1)
     figure = {
+        "summary": summary,
         "data": [
             {
                 "type": "bar",
@@ -193,13 +261,15 @@ def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
                 "x": [_text(row.name) for row in ordered],
                 "y": values,
                 "marker": {"color": [COLOR_HOT if is_hot else COLOR_OK for is_hot in hot]},
-                "hovertemplate": hover,
+                "customdata": [" (settling after a batch)" if row.settling else "" for row in ordered],
+                "hovertemplate": hover.replace("<extra>", "%{customdata}<extra>"),
             },
             *markers,
         ],
         "layout": _base_layout(
             height=250,
             bargap=0.12,
+            margin={"l": 56, "r": 16, "t": _top_margin(annotations), "b": 40},
             xaxis={"type": "category", "showticklabels": len(ordered) <= MAX_TICK_LABELS, "tickangle": -40,
                    "automargin": True},
             yaxis=yaxis,
@@ -304,9 +374,15 @@ def host_timeseries(
     start: datetime,
     end: datetime,
 ) -> dict:
-    """CPU % above, available memory below, on one shared time axis, thresholds and moves marked."""
-    cpu_shapes, cpu_notes = _thresholds(rules, CPU, "y")
-    mem_shapes, mem_notes = _thresholds(rules, MEM, "y2")
+    """CPU % above, available memory (log scale) below, on one shared time axis, thresholds and moves marked.
+
+    The time axis starts at the first sample when the host has less history than the range:
+    five minutes of data are not a sliver at the right of six empty hours.
+    """
+    cpu_shapes, cpu_notes = _thresholds(rules, CPU, "y", top=1.0)
+    mem_shapes, mem_notes = _thresholds(rules, MEM, "y2", top=MEM_DOMAIN[1])
+    mem_values = [_mem_gib(v) for v in mem.values]
+    mem_levels = [rule.threshold / GIB for rule in rules if rule.metric == MEM]
     data = [
         {
             "type": "scatter", "mode": "lines", "name": "cpu.usage_active", "yaxis": "y",
@@ -316,31 +392,57 @@ def host_timeseries(
         },
         {
             "type": "scatter", "mode": "lines", "name": "mem.available", "yaxis": "y2",
-            "x": [_time(t) for t in mem.times], "y": [round(v / GIB, 3) for v in mem.values],
+            "x": [_time(t) for t in mem.times], "y": mem_values,
             "line": {"color": COLOR_MEM, "width": 1.6},
             "hovertemplate": "%{x}<br>available %{y:.1f} GiB<extra></extra>",
         },
         # Markers ride just above 100 % so they never hide the CPU line.
         *_migration_markers(host_id, migrations, 104, "y"),
     ]
-    tz = timezone.get_current_timezone_name()
+    firsts = [times[0] for times in (cpu.times, mem.times) if times]
+    shown_start = start
+    if firsts and min(firsts) > start:
+        span = (end - min(firsts)) or (end - start)
+        shown_start = max(start, min(firsts) - span * 0.05)
+    tz = clock.zone_label()
     return {
+        "summary": _host_summary(cpu, mem, rules, shown_start, end),
         "data": data,
         "layout": _base_layout(
             height=430,
             showlegend=True,
-            legend={"orientation": "h", "y": 1.1, "x": 0, "font": {"size": 11}},
-            xaxis={"type": "date", "range": [_time(start), _time(end)], "anchor": "y2",
+            legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}},
+            margin={"l": 56, "r": 16, "t": _top_margin(cpu_notes), "b": 70},
+            xaxis={"type": "date", "range": [_time(shown_start), _time(end)], "anchor": "y2",
+                   "tickformat": "%H:%M<br>%Y-%m-%d", "hoverformat": "%Y-%m-%d %H:%M:%S",
                    "title": {"text": f"time ({tz})", "font": {"size": 11}}, "gridcolor": "#eef0f4"},
-            yaxis={"domain": [0.56, 1], "range": [0, 108], "tickvals": [0, 25, 50, 75, 100], "ticksuffix": "%",
-                   "title": {"text": "CPU busy"},
-                   "gridcolor": "#e6e9ef"},
-            yaxis2={"domain": [0, 0.44], "rangemode": "tozero", "title": {"text": "available GiB"},
-                    "gridcolor": "#e6e9ef"},
+            yaxis={"domain": list(CPU_DOMAIN), "range": [0, 108], "tickvals": [0, 25, 50, 75, 100],
+                   "ticksuffix": "%", "title": {"text": "CPU busy"}, "gridcolor": "#e6e9ef"},
+            yaxis2={"domain": list(MEM_DOMAIN), "type": "log", "range": _log_range(mem_values, mem_levels), "dtick": 1,
+                    "title": {"text": "available GiB (log)"}, "gridcolor": "#e6e9ef"},
             shapes=cpu_shapes + mem_shapes,
             annotations=cpu_notes + mem_notes,
         ),
     }
+
+
+CPU_DOMAIN = (0.6, 1.0)
+MEM_DOMAIN = (0.0, 0.4)  # the gap above it holds the memory threshold labels
+
+
+def _host_summary(cpu: Series, mem: Series, rules: list[MigrationRule], start: datetime, end: datetime) -> str:
+    """The host chart as one sentence: latest values, peaks, thresholds."""
+    span = f"from {clock.show(start)} to {clock.show(end)}"
+    if not cpu.values and not mem.values:
+        return f"No samples {span}."
+    parts = []
+    if cpu.values:
+        parts.append(f"CPU now {_pct(cpu.values[-1])}, peak {_pct(max(cpu.values))}")
+    if mem.values:
+        parts.append(f"available memory now {mem.values[-1] / GIB:.1f} GiB, lowest {min(mem.values) / GIB:.1f} GiB")
+    limits = [_plain_rule_label(rule) for rule in rules]
+    text = f"{'; '.join(parts)} ({span})"
+    return text + (f"; thresholds: {', '.join(limits)}." if limits else "; no rule watches this host.")
 
 
 def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) -> dict:
@@ -350,12 +452,20 @@ def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) ->
     """
     is_cpu = rule.metric == CPU
     ordered = sorted(means, key=lambda item: -item[1] if is_cpu else item[1])[:MAX_RULE_BARS]
-    scale = 1 if is_cpu else GIB
-    values = [round(value / scale, 2) for _, value, _ in ordered]
+    values = [round(value, 2) if is_cpu else _mem_gib(value) for _, value, _ in ordered]
     hot = [fires for _, _, fires in ordered]
+    scale = 1 if is_cpu else GIB
     shape, note = _threshold_line(rule.threshold / scale, _rule_label(rule), side="right" if is_cpu else "left")
     unit = "%" if is_cpu else " GiB"
+    yaxis = (
+        {"title": {"text": "CPU busy %"}, "range": [0, 100], "ticksuffix": "%", "gridcolor": "#e6e9ef"}
+        if is_cpu
+        else {"title": {"text": "available GiB (log scale)"}, "type": "log", "gridcolor": "#e6e9ef", "dtick": 1,
+              "range": _log_range(values, [rule.threshold / GIB])}
+    )
     return {
+        "summary": bar_summary(list(ordered), rule.metric, [_plain_rule_label(rule)])
+        + f" (means over {rule.period_display})",
         "data": [{
             "type": "bar", "name": f"mean over {rule.period_display}",
             "x": [_text(name) for name, _, _ in ordered], "y": values,
@@ -365,13 +475,10 @@ def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) ->
         "layout": _base_layout(
             height=260,
             bargap=0.12,
+            margin={"l": 56, "r": 16, "t": _top_margin([note]), "b": 40},
             xaxis={"type": "category", "showticklabels": len(ordered) <= MAX_TICK_LABELS, "tickangle": -40,
                    "automargin": True},
-            yaxis=(
-                {"title": {"text": "CPU busy %"}, "range": [0, 100], "ticksuffix": "%", "gridcolor": "#e6e9ef"}
-                if is_cpu
-                else {"title": {"text": "available GiB"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
-            ),
+            yaxis=yaxis,
             shapes=[shape],
             annotations=[note],
         ),

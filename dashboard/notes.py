@@ -31,7 +31,7 @@ _ENTRY = re.compile(
 _OTHER_HOST = re.compile(r"^host:(?P<target>.+?):(?P<reason>[a-z_]+)\((?P<detail>.*)\)$")
 
 # Bookkeeping keys that mean nothing to a reader (they stay in the raw JSON).
-HIDDEN_KEYS = frozenset({"fingerprint", "res_name"})
+HIDDEN_KEYS = frozenset({"fingerprint", "res_name", "evaluation"})
 
 LIMIT_WORDS = {"threshold": "rule threshold", "floor": "memory floor", "ceiling": "CPU ceiling"}
 

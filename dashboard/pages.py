@@ -12,10 +12,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from automigrate import paging
-from automigrate.api.filters import EventFilter, MigrationFilter
 from automigrate.engine.model import CPU, MEM
+from automigrate.filters import EventFilter, MigrationFilter
 from automigrate.models import Event, Host, Migration, MigrationRule
 from automigrate.services import metrics, series, status
+from automigrate.services import rules as rule_service
 from dashboard import charts, queries
 
 HOSTS_PER_PAGE = 50
@@ -48,8 +49,7 @@ def _lock_and_states(rules) -> tuple[dict, dict[int, str]]:
     """The lock and each rule's state from one read of the lock (status.rule_states would read it again)."""
     now = timezone.now()
     lock = status.lock_status(now)
-    # status._state is the one definition of a rule's state; it is given the lock read above.
-    states = {rule.pk: status._state(rule, lock["rule_id"], lock["held"], now) for rule in rules}
+    states = status.states_given_lock(rules, lock["rule_id"], lock["held"], now)
     return lock, states
 
 
@@ -67,6 +67,7 @@ def overview(params) -> dict:
             "cpu_hot": sum(row.cpu_hot for row in rows),
             "mem_hot": sum(row.mem_hot for row in rows),
             "no_data": sum(row.no_data for row in rows),
+            "settling": sum(row.settling for row in rows),
             "in_flight": queries.in_flight_count(),
             "rules": len(watching.rules),
         },
@@ -75,6 +76,7 @@ def overview(params) -> dict:
         "sort": sort,
         "inflight": [(m, queries.estimated_progress(m, now)) for m in inflight],
         "events": queries.latest_events(),
+        "pending": _pending_list(watching.rules),
         "lock": status.lock_status(now),
         "window_seconds": series.current_window_seconds(),
         "figures": {
@@ -121,12 +123,22 @@ def rule_list(params) -> dict:
         MigrationRule.objects.annotate(
             source_count=Count("source_hosts", distinct=True),
             target_count=Count("target_hosts", distinct=True),
+            guest_count=Count("source_guests", distinct=True),
         ).order_by("name")
     )
     lock, states = _lock_and_states(rules)
-    for rule in rules:
+    page = _page(rules, params.get("page"), RULES_PER_PAGE)
+    pending = queries.pending_by_rule(list(page))
+    for rule in page:
         rule.state = states[rule.pk]
-    return {"rules_page": _page(rules, params.get("page"), RULES_PER_PAGE), "lock": lock}
+        rule.pending = pending.get(rule.pk)
+    return {"rules_page": page, "lock": lock, "pending": _pending_list(list(page), pending)}
+
+
+def _pending_list(rules: list[MigrationRule], pending: dict | None = None) -> list[tuple[MigrationRule, Event]]:
+    """(rule, standing recommendation) for the rules that have one, by rule name."""
+    pending = queries.pending_by_rule(rules) if pending is None else pending
+    return [(rule, pending[rule.pk]) for rule in sorted(rules, key=lambda r: r.name) if rule.pk in pending]
 
 
 @_tolerating_source_errors
@@ -151,6 +163,7 @@ def rule_detail(rule: MigrationRule) -> dict:
     lock, states = _lock_and_states([rule])
     return {
         "rule": rule,
+        "created_by": rule_service.creator_name(rule),
         "state": states[rule.pk],
         "source_hosts": source_hosts[:NAMES_SHOWN],
         "source_hosts_count": len(source_hosts),

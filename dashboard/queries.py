@@ -8,16 +8,16 @@ thousands of hosts. Values are joined in Python from a few flat queries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from automigrate.engine import lifecycle
 from automigrate.engine.model import CPU, MEM
 from automigrate.engine.scoring import fires
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.models import Event, Guest, Host, Migration, MigrationBatch, MigrationRule
 from automigrate.services import metrics, series
 
 LATEST_EVENTS = 12
@@ -90,13 +90,24 @@ class HostRow:
     cpu_threshold: float | None
     mem_threshold: float | None
     rule_names: list[str] = field(default_factory=list)
+    # Whether a watching rule fires on its own window's mean, as the evaluator judges it;
+    # None: not judged (no rule of that metric), then the shown value decides.
+    cpu_fires: bool | None = None
+    mem_fires: bool | None = None
+    # A batch of a rule watching it finished less than that rule's window ago: its mean
+    # still holds pre-migration samples.
+    settling: bool = False
 
     @property
     def cpu_hot(self) -> bool:
+        if self.cpu_fires is not None:
+            return self.cpu_fires
         return host_fires(self.cpu, CPU, self.cpu_threshold, self.cpu_count)
 
     @property
     def mem_hot(self) -> bool:
+        if self.mem_fires is not None:
+            return self.mem_fires
         return host_fires(self.mem, MEM, self.mem_threshold, self.cpu_count)
 
     @property
@@ -115,13 +126,21 @@ class HostRow:
 
 
 def host_rows(now: datetime | None = None) -> tuple[list[HostRow], Watchers]:
-    """Every host with its current values and the thresholds watching it: four queries."""
+    """Every host with its current values and the thresholds watching it.
+
+    Shown values are the short "now" window; hot is each watching rule's own judgement on
+    its own window (a host stays red a whole minute after its VM left otherwise, while the
+    rule already sees it calm). Four queries, one more per distinct rule period, and one
+    when a rule is settling.
+    """
     hosts = Host.objects.annotate(guest_count=Count("guests")).values(
         "id", "name", "cpu_count", "mem_total", "status", "enabled", "guest_count"
     )
     now = now or timezone.now()
     means = metrics.host_means(series.current_window_seconds(), now)
     watching = watchers()
+    windows = {period: metrics.host_means(period, now) for period in {rule.period_seconds for rule in watching.rules}}
+    settling = settling_hosts(watching.rules, now)
     rows = []
     for host in hosts:
         rules = watching.for_host(host["id"])
@@ -134,9 +153,40 @@ def host_rows(now: datetime | None = None) -> tuple[list[HostRow], Watchers]:
                 cpu_threshold=strictest(rules, CPU),
                 mem_threshold=strictest(rules, MEM),
                 rule_names=[rule.name for rule in rules],
+                cpu_fires=_fires_on_own_window(rules, CPU, windows, host),
+                mem_fires=_fires_on_own_window(rules, MEM, windows, host),
+                settling=host["name"] in settling,
             )
         )
     return rows, watching
+
+
+def _fires_on_own_window(rules: list[MigrationRule], metric: str, windows: dict, host: dict) -> bool | None:
+    judged = [rule for rule in rules if rule.metric == metric]
+    if not judged:
+        return None
+    return any(
+        host_fires(windows[rule.period_seconds].get(host["id"], {}).get(metric), metric, rule.threshold,
+                   host["cpu_count"])
+        for rule in judged
+    )
+
+
+def settling_hosts(rules: list[MigrationRule], now: datetime) -> set[str]:
+    """Names of the hosts relieved by a batch of a rule still settling (one query, none if no rule settles)."""
+    settling = {
+        rule.pk: rule.last_batch_finished_at for rule in rules
+        if rule.last_batch_finished_at
+        and lifecycle.is_settling(rule.last_batch_finished_at.timestamp(), now.timestamp(), rule.period_seconds)
+    }
+    if not settling:
+        return set()
+    names: set[str] = set()
+    batches = MigrationBatch.objects.filter(rule_id__in=list(settling), finished_at__gte=min(settling.values()))
+    for rule_id, finished, hosts in batches.values_list("rule_id", "finished_at", "hosts"):
+        if finished is not None and finished >= settling[rule_id] - timedelta(seconds=1):
+            names.update(str(name) for name in (hosts or []))
+    return names
 
 
 SORT_KEYS = {
@@ -268,25 +318,43 @@ SUPERSEDING_ACTIONS = (
 
 
 def pending_recommendations(rule: MigrationRule) -> list[Event]:
-    """The rule's current recommendation, if it still stands: zero or one event.
+    """The rule's current recommendation, if it still stands: zero or one event (see pending_by_rule)."""
+    pending = pending_by_rule([rule]).get(rule.pk)
+    return [pending] if pending else []
 
-    Only the latest ``recommend`` event counts, and only while nothing superseded
-    it: no later event of the rule that re-decided (see SUPERSEDING_ACTIONS; a later
-    approve means it or an older one was executed), and no batch of the rule finished
-    after it. Older recommendations are history, not buttons: approving them would
-    only say "out of date". Two queries.
+
+def pending_by_rule(rules: list[MigrationRule]) -> dict[int, Event]:
+    """rule pk -> its standing recommendation, for every rule that has one. Two queries for any number of rules.
+
+    Only a rule's latest ``recommend`` event counts, complete or partial, and only while
+    nothing superseded it: no later event of the rule that re-decided (SUPERSEDING_ACTIONS;
+    a later approve means it or an older one was executed; the find_result_fail events of a
+    partial plan's own evaluation are written before it, so they do not count), and no batch
+    of the rule finished after it. Older recommendations are history, not buttons.
     """
+    by_pk = {rule.pk: rule for rule in rules}
+    if not by_pk:
+        return {}
     latest = (
-        Event.objects.filter(rule_ref=rule.pk, action=Event.Action.RECOMMEND)
+        Event.objects.filter(rule_ref=OuterRef("pk"), action=Event.Action.RECOMMEND)
+        .order_by("-time", "-id").values("id")[:1]
+    )
+    ids = [
+        event_id for event_id in MigrationRule.objects.filter(pk__in=list(by_pk))
+        .annotate(recommendation=Subquery(latest)).values_list("recommendation", flat=True)
+        if event_id is not None
+    ]
+    later = Event.objects.filter(rule_ref=OuterRef("rule_ref"), action__in=SUPERSEDING_ACTIONS).filter(
+        Q(time__gt=OuterRef("time")) | Q(time=OuterRef("time"), id__gt=OuterRef("id"))
+    )
+    events = (
+        Event.objects.filter(id__in=ids).annotate(superseded=Exists(later))
         .select_related("guest", "source_host", "target_host")
-        .order_by("-time", "-id")
-        .first()
     )
-    if latest is None:
-        return []
-    if rule.last_batch_finished_at is not None and rule.last_batch_finished_at >= latest.time:
-        return []
-    superseded = Event.objects.filter(rule_ref=rule.pk, action__in=SUPERSEDING_ACTIONS).filter(
-        Q(time__gt=latest.time) | Q(time=latest.time, id__gt=latest.pk)
-    )
-    return [] if superseded.exists() else [latest]
+    pending = {}
+    for event in events:
+        finished = by_pk[event.rule_ref].last_batch_finished_at
+        if event.superseded or (finished is not None and finished >= event.time):
+            continue
+        pending[event.rule_ref] = event
+    return pending

@@ -18,6 +18,8 @@ urlpatterns = [
     path("rules/<int:pk>/preview/", views.rule_preview, name="rule-preview"),
     path("rules/<int:pk>/approve/<int:event_pk>/", views.rule_approve, name="rule-approve"),
     path("events/", views.event_log, name="events"),
+    path("live/events/", views.event_log_live, name="events-live"),
+    path("preferences/", views.preferences, name="preferences"),
     path("migrations/", views.migration_list, name="migrations"),
     path("live/migrations/", views.migration_list_live, name="migrations-live"),
 ]

@@ -7,6 +7,7 @@ to refresh numbers and charts in place.
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,10 +15,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from automigrate.models import Event, Host, MigrationRule
+from automigrate import clock
+from automigrate.middleware import user_zone_name
+from automigrate.models import Event, Host, MigrationRule, UserPreference
 from automigrate.permissions import is_operator
 from automigrate.services import evaluate
 from automigrate.services import rules as rule_service
@@ -26,14 +31,16 @@ from dashboard import pages
 # Which included templates each live endpoint re-renders, by element id.
 OVERVIEW_FRAGMENTS = {
     "overview-summary": "dashboard/_overview_summary.html",
+    "overview-pending": "dashboard/_pending.html",
     "overview-hosts": "dashboard/_host_table.html",
     "overview-inflight": "dashboard/_inflight.html",
     "overview-events": "dashboard/_events_short.html",
 }
 HOST_FRAGMENTS = {"host-now": "dashboard/_host_now.html", "host-guests": "dashboard/_guest_table.html"}
-RULES_FRAGMENTS = {"rules-table": "dashboard/_rule_table.html"}
+RULES_FRAGMENTS = {"rules-table": "dashboard/_rule_table.html", "rules-pending": "dashboard/_pending.html"}
 RULE_FRAGMENTS = {"rule-status": "dashboard/_rule_status.html", "rule-events": "dashboard/_events_short.html"}
 MIGRATIONS_FRAGMENTS = {"migrations-table": "dashboard/_migration_table.html"}
+EVENTS_FRAGMENTS = {"events-table": "dashboard/_event_table.html"}
 
 
 def operator_required(view):
@@ -57,13 +64,16 @@ def _live(request, context: dict, fragments: dict[str, str]) -> JsonResponse:
             },
             "figures": context.get("figures", {}),
             "time": timezone.now(),
+            "clock": clock.show(timezone.now(), with_seconds=True),
         },
         encoder=DjangoJSONEncoder,
     )
 
 
-def _with_role(request, context: dict) -> dict:
+def _with_role(request, context: dict, back: str = "") -> dict:
+    """Whether the user may press buttons, and where an Approve button should come back to."""
     context["can_operate"] = is_operator(request.user)
+    context["back"] = back
     return context
 
 
@@ -72,12 +82,16 @@ def _with_role(request, context: dict) -> dict:
 
 @login_required
 def overview(request):
-    return render(request, "dashboard/overview.html", pages.overview(request.GET))
+    return render(request, "dashboard/overview.html", _overview(request))
 
 
 @login_required
 def overview_live(request):
-    return _live(request, pages.overview(request.GET), OVERVIEW_FRAGMENTS)
+    return _live(request, _overview(request), OVERVIEW_FRAGMENTS)
+
+
+def _overview(request) -> dict:
+    return _with_role(request, pages.overview(request.GET), reverse("dashboard:overview"))
 
 
 # --- Hosts ------------------------------------------------------------------
@@ -100,12 +114,16 @@ def host_chart(request, pk: int):
 
 @login_required
 def rule_list(request):
-    return render(request, "dashboard/rules.html", pages.rule_list(request.GET))
+    return render(request, "dashboard/rules.html", _rules(request))
 
 
 @login_required
 def rule_list_live(request):
-    return _live(request, pages.rule_list(request.GET), RULES_FRAGMENTS)
+    return _live(request, _rules(request), RULES_FRAGMENTS)
+
+
+def _rules(request) -> dict:
+    return _with_role(request, pages.rule_list(request.GET), reverse("dashboard:rules"))
 
 
 @login_required
@@ -160,6 +178,11 @@ def rule_approve(request, pk: int, event_pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Approved recommendation #{event.pk}: {evaluation.result}: {evaluation.summary}")
+    # Back where the button was (overview, rules list or the rule), never to another site.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                require_https=request.is_secure()):
+        return redirect(back)
     return redirect("dashboard:rule", pk=rule.pk)
 
 
@@ -169,6 +192,36 @@ def rule_approve(request, pk: int, event_pk: int):
 @login_required
 def event_log(request):
     return render(request, "dashboard/events.html", pages.event_log(request.GET))
+
+
+@login_required
+def event_log_live(request):
+    return _live(request, pages.event_log(request.GET), EVENTS_FRAGMENTS)
+
+
+# --- Preferences ------------------------------------------------------------------
+
+
+@login_required
+def preferences(request):
+    """The user's display time zone: every time on every page (and admin) is shown in it."""
+    error = ""
+    if request.method == "POST":
+        name = request.POST.get("time_zone", "").strip()
+        try:
+            if name:
+                clock.parse_zone(name)
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            UserPreference.objects.update_or_create(user=request.user, defaults={"time_zone": name})
+            messages.success(request, f"Times are now shown in {name or 'the server time zone'}.")
+            return redirect("dashboard:preferences")
+    current = user_zone_name(request)
+    return render(request, "dashboard/preferences.html", {
+        "zones": clock.zone_names(), "current": current, "server_zone": settings.TIME_ZONE, "error": error,
+        "sample": clock.show(timezone.now()),
+    })
 
 
 @login_required

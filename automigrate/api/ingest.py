@@ -17,13 +17,16 @@ import hmac
 import time
 import zlib
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from rest_framework.authtoken.models import Token
 
 from automigrate.permissions import is_operator
+from automigrate.services import telemetry
 from automigrate.services.ingest import IngestError, IngestResult, ingest
 
 # InfluxDB's own default max-body-size is 25 MB; telegraf batches are far smaller.
@@ -51,15 +54,20 @@ def _password_key(username: str, password: str) -> tuple[str, str]:
     return username, digest
 
 
-def _password_user(username: str, password: str):
+@sensitive_variables("password", "key")
+def _password_user(request: HttpRequest, username: str, password: str):
     key = _password_key(username, password)
     cached = _credential_cache.get(key)
-    if cached is not None and cached[2] > time.monotonic():
+    # A locked-out client is refused even with the right password: axes must see the attempt.
+    if cached is not None and cached[2] > time.monotonic() and not AxesProxyHandler.is_locked(
+        request, {"username": username}
+    ):
         user = get_user_model().objects.filter(pk=cached[0], is_active=True).first()
         if user is not None and user.password == cached[1]:
             return user
         _credential_cache.pop(key, None)
-    user = authenticate(username=username, password=password)
+    # With the request, so django-axes counts failures and refuses a locked-out client.
+    user = authenticate(request, username=username, password=password)
     if user is not None:
         if len(_credential_cache) >= _CREDENTIAL_CACHE_SIZE:
             _credential_cache.clear()
@@ -74,6 +82,7 @@ def _token_user(key: str):
     return token.user
 
 
+@sensitive_variables("value", "password")
 def request_user(request: HttpRequest):
     """The Django user named by the request's InfluxDB-style credentials, or None."""
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -81,17 +90,17 @@ def request_user(request: HttpRequest):
     if scheme.lower() == "token" and value:
         if ":" in value:  # InfluxDB 1.8: "Token username:password"
             username, _, password = value.partition(":")
-            return _password_user(username, password)
+            return _password_user(request, username, password)
         return _token_user(value)
     if scheme.lower() == "basic" and value:
         try:
             username, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return _password_user(username, password)
+        return _password_user(request, username, password)
     username, password = request.GET.get("u"), request.GET.get("p")
     if username and password is not None:
-        return _password_user(username, password)
+        return _password_user(request, username, password)
     return None
 
 
@@ -173,9 +182,12 @@ def write(request: HttpRequest) -> HttpResponse:
     try:
         result = ingest(_read_body(request), request.GET.get("precision", ""))
     except BodyTooLarge:
+        telemetry.increment("samples_refused", reason="request_too_large")
         return _error(413, f"request too large: at most {MAX_BODY_BYTES} bytes (uncompressed)")
     except IngestError as exc:
+        telemetry.increment("samples_refused", reason="request_refused")
         return _error(exc.status, exc.message)
+    _count(result)
     counts = {
         "X-Automigrate-Stored": str(result.stored),
         "X-Automigrate-Ignored-Fields": str(result.ignored_fields),
@@ -184,6 +196,15 @@ def write(request: HttpRequest) -> HttpResponse:
         # Like InfluxDB's partial write: the known samples are stored, the rest named.
         return _error(400, _partial_write_message(result), **counts)
     return HttpResponse(status=204, headers={**VERSION_HEADER, **counts})
+
+
+def _count(result: IngestResult) -> None:
+    """Samples stored and refused, for /metrics (services.telemetry)."""
+    telemetry.increment("samples_ingested", result.host_samples, kind="host")
+    telemetry.increment("samples_ingested", result.guest_samples, kind="guest")
+    telemetry.increment("samples_refused", result.dropped, reason="dropped")
+    unknown = len(result.unknown_hosts) + len(result.unknown_guests)
+    telemetry.increment("samples_refused", unknown, reason="unknown_name")
 
 
 @csrf_exempt

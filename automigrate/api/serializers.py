@@ -8,8 +8,8 @@ admin and CLI share (the views call it).
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from automigrate.engine.model import METRICS
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.engine.model import METRIC_TYPES, METRICS
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook, WebhookDelivery
 from automigrate.units import format_period
 
 
@@ -56,11 +56,11 @@ def _string_list(value) -> list[str]:
     return value
 
 
-@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "example": "8G"}]})
-class ThresholdField(serializers.Field):
-    """A number, or for memory a size such as '8G'; the service checks the range."""
+class NumberOrTextField(serializers.Field):
+    """A number, or text in a unit (8G, 60%, 2m), passed on as given: services.rules parses and
+    range-checks it, the same way for admin, API and CLI."""
 
-    default_error_messages = {"invalid": "use a number (CPU percent, memory bytes) or a size such as 8G or 512M"}
+    default_error_messages = {"invalid": "use a number or a value with its unit"}
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float | str):
@@ -71,16 +71,16 @@ class ThresholdField(serializers.Field):
         return value
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "example": "8G"}]})
+class ThresholdField(NumberOrTextField):
+    default_error_messages = {
+        "invalid": "use a number (CPU percent, memory bytes), 60% for CPU, or a size such as 8G or 512M"
+    }
+
+
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "example": "2m"}]})
-class PeriodField(serializers.Field):
-    """Seconds, or '30s', '2m', '1h'; the service checks it."""
-
+class PeriodField(NumberOrTextField):
     default_error_messages = {"invalid": "use seconds or a duration such as 30s, 2m or 1h"}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float | str):
-            self.fail("invalid")
-        return data
 
     def to_representation(self, value):
         return format_period(value)
@@ -106,7 +106,10 @@ class RuleSerializer(serializers.ModelSerializer):
         help_text="guest names; only these VMs may be moved (empty: any VM)",
     )
     operator = serializers.CharField(read_only=True, help_text="gt for CPU, lt for memory")
-    metric_type = serializers.CharField(read_only=True, help_text="e.g. cpu.usage_active.gt")
+    metric_type = serializers.ChoiceField(
+        choices=list(METRIC_TYPES), required=False,
+        help_text="the CLI's spelling: cpu.usage_active.gt or mem.available.lt; may be given instead of metric",
+    )
     description = serializers.CharField(source="describe", read_only=True)
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="who created the rule"
@@ -122,6 +125,17 @@ class RuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["period_seconds", "last_evaluated_at", "last_result"]
         # Uniqueness is the service's to check, with its own message.
         extra_kwargs = {"name": {"validators": []}}
+
+    def validate(self, attrs: dict) -> dict:
+        metric_type = attrs.pop("metric_type", None)
+        if metric_type is not None:
+            meant = METRIC_TYPES[metric_type]
+            if "metric" in attrs and attrs["metric"] != meant:
+                raise serializers.ValidationError({"metric_type": (
+                    f"{metric_type} disagrees with metric {attrs['metric']}: give one of them, or both alike"
+                )})
+            attrs["metric"] = meant
+        return attrs
 
     def to_service_input(self) -> dict:
         """validated_data in the keys services.rules.clean_rule_input reads."""
@@ -266,3 +280,37 @@ class EvaluationSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    secret = serializers.CharField(write_only=True, required=False, allow_blank=True,
+                                   help_text="HMAC-SHA256 key for X-Automigrate-Signature; never read back")
+    signed = serializers.SerializerMethodField(help_text="whether a secret is set")
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "name", "url", "actions", "enabled", "secret", "signed", "created_at"]
+
+    def get_signed(self, hook: Webhook) -> bool:
+        return bool(hook.secret)
+
+    def validate_actions(self, value):
+        from automigrate.services.notify import CONDITIONS
+
+        allowed = set(Event.Action.values) | set(CONDITIONS)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise serializers.ValidationError('actions are a list of event actions, e.g. ["migrate_fail"]')
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown action(s) {', '.join(unknown)}: use {', '.join(sorted(allowed))}"
+            )
+        return value
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "webhook", "event", "action", "state", "attempts", "last_status", "last_error",
+                  "next_attempt_at", "created_at", "delivered_at"]
+        read_only_fields = fields

@@ -1,51 +1,29 @@
-"""REST API viewsets. Thin: rule changes, evaluations and approvals go through services."""
+"""REST API viewsets. Thin: rule changes, evaluations and approvals go through services; their errors
+become 400/409 answers in one place, automigrate.api.exceptions."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, ProtectedError
+from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from automigrate.api import serializers as s
-from automigrate.api.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
 from automigrate.api.pagination import EventPagination
 from automigrate.engine.model import CPU, MEM, METRICS
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule
+from automigrate.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook
+from automigrate.permissions import StaffOnly
 from automigrate.services import rules as rule_service
 from automigrate.services import series as series_service
-from automigrate.services.evaluate import ApprovalError, approve_recommendation, evaluate_rule, preview_rule
-from automigrate.sources import SourceError
+from automigrate.services.evaluate import approve_recommendation, evaluate_rule, preview_rule
 from automigrate.units import format_period, parse_period
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "the request conflicts with the current state"
-    default_code = "conflict"
-
-
-class SourceUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "the metric source did not answer"
-    default_code = "metric_source_unavailable"
-
-
-def call_service(function, *args, **kwargs):
-    """Run a service, turning Django's ValidationError into DRF's (400, one message per field)."""
-    try:
-        return function(*args, **kwargs)
-    except DjangoValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise DRFValidationError(detail) from exc
 
 
 def _duration_param(request, name: str, default: int, maximum: int) -> int:
@@ -58,6 +36,10 @@ def _duration_param(request, name: str, default: int, maximum: int) -> int:
         raise DRFValidationError({name: str(exc)}) from exc
 
 
+REFUSABLE_DELETE = extend_schema(responses={204: None, 409: s.ErrorSerializer})
+
+
+@extend_schema_view(destroy=REFUSABLE_DELETE)
 class HostViewSet(viewsets.ModelViewSet):
     """Hypervisor hosts. Deleting a host with guests, migration history or rules listing it is refused (409)."""
 
@@ -67,24 +49,11 @@ class HostViewSet(viewsets.ModelViewSet):
     search_fields = ["name", "external_id"]
     ordering_fields = ["name", "cpu_count", "mem_total", "status", "created_at"]
 
-    @extend_schema(responses={204: None, 409: s.ErrorSerializer})
-    def destroy(self, request, *args, **kwargs):
-        return super().destroy(request, *args, **kwargs)
-
     def perform_destroy(self, instance: Host) -> None:
-        try:
-            rule_service.delete_unlisted(instance)
-        except rule_service.ListedByRules as exc:
-            raise Conflict(str(exc)) from exc
-        except ProtectedError as exc:
-            if instance.guests.exists():
-                raise Conflict(f"host {instance.name} still has guests: move or delete them first") from exc
-            raise Conflict(
-                f"host {instance.name} has migration history, which is kept: "
-                "set enabled=false or status=offline instead"
-            ) from exc
+        rule_service.delete_unlisted(instance)  # 409 via api.exceptions when refused
 
 
+@extend_schema_view(destroy=REFUSABLE_DELETE)
 class GuestViewSet(viewsets.ModelViewSet):
     """Guests (VMs) and the host each runs on. Deleting one with migration history or rules listing it: 409."""
 
@@ -94,19 +63,8 @@ class GuestViewSet(viewsets.ModelViewSet):
     search_fields = ["name", "external_id"]
     ordering_fields = ["name", "vcpu_count", "vmem_size", "status", "host__name", "last_migrated_at"]
 
-    @extend_schema(responses={204: None, 409: s.ErrorSerializer})
-    def destroy(self, request, *args, **kwargs):
-        return super().destroy(request, *args, **kwargs)
-
     def perform_destroy(self, instance: Guest) -> None:
-        try:
-            rule_service.delete_unlisted(instance)
-        except rule_service.ListedByRules as exc:
-            raise Conflict(str(exc)) from exc
-        except ProtectedError as exc:
-            raise Conflict(
-                f"guest {instance.name} has migration history, which is kept: set status=stopped instead"
-            ) from exc
+        rule_service.delete_unlisted(instance)  # 409 via api.exceptions when refused
 
 
 @extend_schema_view(
@@ -129,10 +87,10 @@ class RuleViewSet(viewsets.ModelViewSet):
     ordering_fields = ["name", "metric", "threshold", "period_seconds", "created_at", "last_evaluated_at"]
 
     def perform_create(self, serializer: s.RuleSerializer) -> None:
-        serializer.instance = call_service(rule_service.create_rule, serializer.to_service_input(), self.request.user)
+        serializer.instance = rule_service.create_rule(serializer.to_service_input(), self.request.user)
 
     def perform_update(self, serializer: s.RuleSerializer) -> None:
-        call_service(rule_service.update_rule, serializer.instance, serializer.to_service_input(), self.request.user)
+        rule_service.update_rule(serializer.instance, serializer.to_service_input(), self.request.user)
 
     def perform_destroy(self, instance: MigrationRule) -> None:
         rule_service.delete_rule(instance, self.request.user)
@@ -144,13 +102,13 @@ class RuleViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses=s.RuleSerializer, description="Turn the rule on; writes an `enable` event.")
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
-        rule = call_service(rule_service.set_enabled, self.get_object(), True, request.user)
+        rule = rule_service.set_enabled(self.get_object(), True, request.user)
         return self._rule_response(rule)
 
     @extend_schema(request=None, responses=s.RuleSerializer, description="Turn the rule off; writes a `disable` event.")
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
-        rule = call_service(rule_service.set_enabled, self.get_object(), False, request.user)
+        rule = rule_service.set_enabled(self.get_object(), False, request.user)
         return self._rule_response(rule)
 
     @extend_schema(
@@ -161,7 +119,7 @@ class RuleViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def evaluate(self, request, pk=None):
-        evaluation = call_service(evaluate_rule, self.get_object(), user=request.user)
+        evaluation = evaluate_rule(self.get_object(), user=request.user)
         return Response(s.EvaluationSerializer(evaluation).data)
 
     @extend_schema(
@@ -170,7 +128,7 @@ class RuleViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def preview(self, request, pk=None):
-        plan = call_service(preview_rule, self.get_object())
+        plan = preview_rule(self.get_object())
         return Response(s.PlanSerializer(plan.to_dict()).data)
 
     @extend_schema(
@@ -186,10 +144,7 @@ class RuleViewSet(viewsets.ModelViewSet):
         event = Event.objects.filter(pk=body.validated_data["event"], rule_ref=rule.pk).first()
         if event is None:
             raise DRFValidationError({"event": f"rule {rule.name} has no event {body.validated_data['event']}"})
-        try:
-            evaluation = call_service(approve_recommendation, event, request.user)
-        except ApprovalError as exc:
-            raise DRFValidationError({"event": str(exc)}) from exc
+        evaluation = approve_recommendation(event, request.user)  # ApprovalError: 400 via api.exceptions
         return Response(s.EvaluationSerializer(evaluation).data)
 
 
@@ -259,12 +214,6 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     search_fields = ["name"]
     ordering_fields = ["name"]
 
-    def handle_exception(self, exc):
-        # The numbers come from the configured metric source; when it cannot answer, say which and why (503).
-        if isinstance(exc, SourceError):
-            exc = SourceUnavailable(str(exc))
-        return super().handle_exception(exc)
-
     def _window(self) -> int:
         return _duration_param(
             self.request, "window", series_service.current_window_seconds(), maximum=MAX_WINDOW_SECONDS
@@ -308,3 +257,21 @@ class MetricsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "start": start, "end": end, "bucket_seconds": series.bucket_seconds,
             "times": series.times, "values": series.values,
         }).data)
+
+
+@extend_schema_view(deliveries=extend_schema(responses=s.WebhookDeliverySerializer(many=True)))
+class WebhookViewSet(viewsets.ModelViewSet):
+    """Webhooks: a JSON POST per chosen event, signed with the secret, retried with back-off. Staff only."""
+
+    queryset = Webhook.objects.order_by("name")
+    serializer_class = s.WebhookSerializer
+    permission_classes = [StaffOnly]
+    search_fields = ["name", "url"]
+    ordering_fields = ["name", "created_at"]
+
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def deliveries(self, request, pk=None):
+        """The delivery log of this webhook, newest first."""
+        queryset = self.get_object().deliveries.order_by("-created_at", "-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 CPU = "cpu.usage_active"
 MEM = "mem.available"
 METRICS = (CPU, MEM)
+# The CLI's and the API's spelling of metric + operator (the reference's metric_type).
+METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
 
 PINNED_LABELS = frozenset({"pinned", "never-migrate"})
 

@@ -102,5 +102,6 @@ class Run:
             detail = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
             text = f"no guest may move ({detail})" if detail else "no guest on the host"
         else:
-            text = f"moved every movable guest ({candidates}) and it still fires"
+            # A plan: nothing has moved yet (in recommend mode nothing may move at all).
+            text = f"even with every movable guest ({candidates}) moved as planned it would still fire"
         self.failures.append(Failure(host=source.name, guest=None, notes=prefix + text))

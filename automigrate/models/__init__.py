@@ -2,7 +2,11 @@ from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
 from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
+from automigrate.models.platforms import PlatformSession
+from automigrate.models.preferences import UserPreference
 from automigrate.models.rules import MigrationRule
+from automigrate.models.telemetry import MetricCounter
+from automigrate.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "Event",
@@ -10,9 +14,14 @@ __all__ = [
     "GuestSample",
     "Host",
     "HostSample",
+    "MetricCounter",
     "Migration",
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
+    "PlatformSession",
     "SourceCounters",
+    "UserPreference",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -24,6 +24,7 @@ class MigrationBatch(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name_plural = "migration batches"
 
     def __str__(self) -> str:
         return f"batch #{self.pk} of rule {self.rule_name}"

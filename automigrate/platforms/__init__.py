@@ -17,6 +17,7 @@ PLATFORMS = {
     "simulator": "automigrate.platforms.simulator.SimulatorPlatform",
     "proxmox": "automigrate.platforms.proxmox.ProxmoxPlatform",
     "libvirt": "automigrate.platforms.libvirt.LibvirtPlatform",
+    "cloudpods": "automigrate.platforms.cloudpods.CloudpodsPlatform",
 }
 
 

@@ -77,3 +77,7 @@ class Platform(ABC):
     def check(self) -> list[str]:
         """Configuration problems, one line each, for the system check (no network calls)."""
         return []
+
+    def warnings(self) -> list[str]:
+        """Problems that need not stop the processes (a peer that did not answer last time), one line each."""
+        return []

@@ -51,7 +51,8 @@ def ensure_demo_cluster() -> str:
         f"demo: cpu-test-vm (24 vCPU, stress) on {HOT_HOST}; {TIGHT_HOST} nearly out of memory",
     ]
     lines += [f"demo: rule {line}" for line in created]
-    lines.append("demo: the rules are first checked about 2 minutes after start; watch the events in /admin/")
+    lines.append("demo: the rules are first checked about 2 minutes after start;"
+                 " watch them on the dashboard's Event log (/events/)")
     return "\n".join(lines)
 
 

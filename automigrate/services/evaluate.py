@@ -29,17 +29,19 @@ evaluation, so "checked, nothing new" is visible without an event.
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from automigrate.engine import lifecycle, plan
+from automigrate.engine import lifecycle, plan, why_not
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
-from automigrate.models import Event, Host, MigrationBatch, MigrationRule
-from automigrate.services import execution, inventory, lock
+from automigrate.models import Event, Guest, Host, MigrationBatch, MigrationRule
+from automigrate.services import execution, inventory, lock, telemetry
 from automigrate.services.events import new_event, record_event, record_events
 from automigrate.services.snapshot import ClusterView, build_view
 
@@ -54,7 +56,7 @@ BUSY = "busy"  # fired again while its own batch is still running
 DISABLED = "disabled"
 
 # Decisions that did nothing are recorded only when they change; never as a reminder.
-_ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING})
+_ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING, BUSY})
 MAX_LISTED = 10  # names listed in a summary before "and N more"
 
 
@@ -87,20 +89,34 @@ class _Decision:
 
 
 def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None) -> Evaluation:
-    """Evaluate ``rule`` once: decide, record events, and in automatic mode start the migrations."""
-    now = now or timezone.now()
+    """Evaluate ``rule`` once: decide, record events, and in automatic mode start the migrations.
+
+    Counted for /metrics: by result, with its duration (services.telemetry).
+    """
+    started = time.monotonic()
+    evaluation = _evaluate(rule, user, now or timezone.now())
+    telemetry.evaluation(evaluation.result, time.monotonic() - started)
+    return evaluation
+
+
+def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
-    # Settling applies to both modes: a recommendation made on pre-migration samples would be wrong too.
-    early = (_own_batch(rule) if automatic else None) or _settling(rule, now)
+    # Both apply to both modes: a recommendation made while the rule's own (approved) batch
+    # migrates, or on pre-migration samples, would be wrong too.
+    early = _own_batch(rule, now) or _settling(rule, now)
     if early is not None:
         return _finish(rule, early, now)
 
     # A platform's inventory is read right before deciding, so guests are planned where they
     # run now; a platform that does not answer leaves the database as it was (bounded).
     inventory.sync_inventory()
-    view = build_view(rule, now)
+    try:
+        view = build_view(rule, now)
+    except Exception:
+        telemetry.increment("metric_source_errors", source=str(settings.AUTOMIGRATE["METRIC_SOURCE"]))
+        raise
     result = plan(view.snapshot, view.spec, tuning=view.tuning)
     stale = _stale(result, view)
     if view.source_error:
@@ -205,11 +221,21 @@ def _still_planned(rule: MigrationRule, recommended: list[Move], now: datetime) 
 # --- steps -----------------------------------------------------------------
 
 
-def _own_batch(rule: MigrationRule) -> Evaluation | None:
-    """An automatic rule whose batch is still in flight does not look at the cluster."""
+def _own_batch(rule: MigrationRule, now: datetime) -> Evaluation | None:
+    """A rule whose batch (automatic or approved) is still in flight does not look at the cluster.
+
+    Its samples are pre-migration: a decision on them would repeat or undo the batch.
+    Written once per batch ("waiting for batch #N"), not at every check.
+    """
     holder = lock.current()
     if holder.batch_id and holder.batch and holder.batch.rule_id == rule.pk:
-        return Evaluation(rule, BUSY, f"its batch #{holder.batch_id} is still migrating", batch=holder.batch)
+        summary = f"waiting for batch #{holder.batch_id}: its migrations are still running, so the rule decides nothing"
+        summary += " until it has finished and settled"
+        notes = {"reason": "own_batch", "batch": holder.batch_id}
+        decision = _Decision(Event.Action.SKIP, summary, notes, f"own_batch:{holder.batch_id}")
+        evaluation = Evaluation(rule, BUSY, summary, batch=holder.batch, decision=decision)
+        _record(rule, evaluation, [], now)
+        return evaluation
     return None
 
 
@@ -251,13 +277,17 @@ def _source_failed(rule: MigrationRule, view: ClusterView, stale: dict) -> Evalu
 
 
 def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
+    unrelieved = sorted({failure.host for failure in result.failures})
+    partial = f"; partial: leaves {_names(unrelieved)} past the threshold (see find_result_fail)" if unrelieved else ""
     summary = (
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
-        f" ({_moves_text(result.moves)}); approve to execute{_stale_text(stale)}"
+        f" ({_moves_text(result.moves)}){partial}; approve to execute{_stale_text(stale)}"
     )
+    ids = _platform_ids(result.moves)
     notes = {
-        "moves": [_move_notes(move) for move in result.moves],
+        "moves": [_move_notes(move, ids) for move in result.moves],
         "triggered": result.triggered,
+        "unrelieved": unrelieved,
         "stale": stale,
     }
     key = "recommend:" + ";".join(f"{m.guest}:{m.source}>{m.target}" for m in result.moves)
@@ -322,17 +352,28 @@ def _dropped_text(started: execution.BatchStart) -> str:
 
 
 def _failures(rule: MigrationRule, result: Plan, stale: dict, view: ClusterView) -> list[dict]:
-    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes (not yet written)."""
+    """One ``find_result_fail`` per host the plan could not relieve, with the engine's notes (not yet written).
+
+    Each names every candidate guest of its host with its reason and numbers (why_not),
+    so "nothing moved" always says which guests were considered and why each stayed.
+    """
     values = {item["host"]: item["value"] for item in result.triggered}
     failures = []
+    explained: set[str] = set()
     for failure in result.failures:
         value = values.get(failure.host)
         where = f"{failure.host} at {fmt_value(rule.metric, value)}" if value is not None else failure.host
+        rows = why_not.candidates(result, failure.host)
+        summary = f"{where}: {_clip(failure.notes)}"
+        if failure.host not in explained:
+            # Once per host: the guest-level notes of the same host would only repeat it.
+            summary += f"; why not, per guest: {why_not.summary(rows)}"
+            explained.add(failure.host)
         failures.append({
-            "summary": f"{where}: {_clip(failure.notes)}{_stale_text(stale)}",
+            "summary": summary + _stale_text(stale),
             "source_host": _host(view, failure.host),
             "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
-                      "threshold": rule.threshold, "stale": stale},
+                      "threshold": rule.threshold, "candidates": rows, "stale": stale},
         })
     return failures
 
@@ -360,22 +401,30 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
     # A started batch is an action, always recorded; the failures beside it are part of that record.
     if evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
         return
-    decided = [] if decision is None else [
-        new_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, "fingerprint": key})
-    ]
+    # One id for the events of one evaluation, to read them together.
+    marks = {"fingerprint": key, "evaluation": uuid.uuid4().hex}
+    # The failures are written first: a later event of the rule means a later decision, so a
+    # recommendation's own find_result_fail events (its unrelieved hosts) never supersede it.
     failed = [
         new_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
-                  notes={**failure["notes"], "fingerprint": key})
+                  notes={**failure["notes"], **marks})
         for failure in failures
     ]
-    # One INSERT whatever the number of failures; the decision first, as it always was.
-    record_events(decided + failed)
+    decided = [] if decision is None else [
+        new_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, **marks})
+    ]
+    # One INSERT whatever the number of failures (ids in list order): the query count of an
+    # evaluation does not grow with the hosts it could not relieve.
+    record_events(failed + decided)
     # Listed as before: the hosts that could not be relieved, then what was decided or done.
     evaluation.events = failed + decided + evaluation.events
 
 
 def _suppressed(rule: MigrationRule, key: str, result: str, now: datetime) -> bool:
     """Whether the rule's latest event already says this (every event of one evaluation carries its key)."""
+    if result == BUSY:
+        # Migration events of the batch come between checks: "waiting" is said once per batch.
+        return Event.objects.filter(rule_ref=rule.pk, action=Event.Action.SKIP, notes__fingerprint=key).exists()
     latest = Event.objects.filter(rule_ref=rule.pk).order_by("-time", "-id").values("notes", "time").first()
     if latest is None or (latest["notes"] or {}).get("fingerprint") != key:
         return False
@@ -429,12 +478,31 @@ def _moves_text(moves: list[Move]) -> str:
     return _names([f"{m.guest} {m.source} → {m.target}" for m in moves])
 
 
-def _move_notes(move: Move) -> dict:
-    """A planned move in the reference's shape (names only: nothing is executed yet) plus the move itself."""
+def _move_notes(move: Move, ids: dict[str, dict[str, str]] | None = None) -> dict:
+    """A planned move in the reference's shape plus the move itself.
+
+    ``ids`` (from ``_platform_ids``) adds the platform's ids, e.g. Cloudpods' server and host ids.
+    """
+    guests, hosts = (ids or {}).get("guests", {}), (ids or {}).get("hosts", {})
+    guest = {"name": move.guest, "host": move.source, "score": move.score}
+    target = {"name": move.target, "score": move.target_before}
+    if move.guest in guests:
+        guest["id"] = guests[move.guest]
+    if move.source in hosts:
+        guest["host_id"] = hosts[move.source]
+    if move.target in hosts:
+        target["id"] = hosts[move.target]
+    return {"guest": guest, "target_host": target, "move": asdict(move)}
+
+
+def _platform_ids(moves: list[Move]) -> dict[str, dict[str, str]]:
+    """Guest and host names -> their platform ids (two queries), for a recommendation's notes."""
+    host_names = {m.source for m in moves} | {m.target for m in moves}
     return {
-        "guest": {"name": move.guest, "host": move.source, "score": move.score},
-        "target_host": {"name": move.target, "score": move.target_before},
-        "move": asdict(move),
+        "guests": dict(Guest.objects.filter(name__in=[m.guest for m in moves]).exclude(external_id="")
+                       .values_list("name", "external_id")),
+        "hosts": dict(Host.objects.filter(name__in=host_names).exclude(external_id="")
+                      .values_list("name", "external_id")),
     }
 
 

@@ -26,7 +26,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from automigrate import drivers
-from automigrate.drivers.base import FAILED, SUCCEEDED, DriverError, MigrationDriver
+from automigrate.drivers.base import FAILED, RUNNING, SUCCEEDED, DriverError, MigrationDriver
 from automigrate.engine import lifecycle
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import Move
@@ -62,13 +62,17 @@ class _Slot:
 
 
 def reference_notes(guest: Guest, source: Host, target: Host, move: Move) -> dict:
-    """The reference's event notes for one move, plus the engine's reason."""
+    """The reference's event notes for one move, plus the engine's reason.
+
+    Ids are the platform's (a Cloudpods server or host id) when there is one, so a
+    platform's users recognise them; our own row ids otherwise.
+    """
     return {
         "guest": {
-            "id": guest.pk, "name": guest.name, "host_id": source.pk, "host": source.name,
-            "vcpu_count": guest.vcpu_count, "vmem_size": guest.vmem_size, "score": move.score,
+            "id": guest.external_id or guest.pk, "name": guest.name, "host_id": source.external_id or source.pk,
+            "host": source.name, "vcpu_count": guest.vcpu_count, "vmem_size": guest.vmem_size, "score": move.score,
         },
-        "target_host": {"id": target.pk, "name": target.name, "score": move.target_before},
+        "target_host": {"id": target.external_id or target.pk, "name": target.name, "score": move.target_before},
         "reason": move.reason,
         "move": asdict(move),
     }
@@ -342,17 +346,27 @@ def _check_one(migration: Migration, driver: MigrationDriver, now: datetime) -> 
     if result is not None and result.status == FAILED:
         return _fail(migration, now, result.error or "the driver reported a failure", host_name=result.host_name)
     if migration.deadline_at is not None and now >= migration.deadline_at:
-        try:
-            driver.cancel(migration)
-        except Exception:
-            log.exception("driver %s failed cancelling migration #%s", driver.name, migration.pk)
+        settled = _cancel(migration, driver, now)
+        if settled is not None and settled.status == SUCCEEDED and settled.host_name in (None, migration.target.name):
+            return _succeed(migration, now)  # it finished before the cancel took: that is the outcome
         limit = timeout_seconds(migration.guest.vmem_size)
         return _fail(
             migration, now,
-            f"timed out after {limit:.0f} s (limit for {migration.guest.vmem_size} MB of memory)",
+            f"timed out after {limit:.0f} s (limit for {migration.guest.vmem_size / 1024:.1f} GiB of memory)",
             state=Migration.State.TIMED_OUT,
+            host_name=settled.host_name if settled is not None and settled.status != RUNNING else None,
         )
     return None
+
+
+def _cancel(migration: Migration, driver: MigrationDriver, now: datetime):
+    """Cancel a timed-out migration, then ask once where it settled (None: unknown)."""
+    try:
+        driver.cancel(migration)
+        return driver.poll(migration, now)
+    except Exception:
+        log.exception("driver %s failed cancelling migration #%s", driver.name, migration.pk)
+        return None
 
 
 def _claim_end(migration: Migration, state: str, now: datetime, error: str = "") -> bool:
@@ -440,7 +454,7 @@ def _release_orphaned_lock() -> None:
 
 def _who(migration: Migration) -> str:
     guest = migration.guest
-    return f"{guest.name} ({guest.vcpu_count} vCPU, {guest.vmem_size} MB)"
+    return f"{guest.name} ({guest.vcpu_count} vCPU, {guest.vmem_size / 1024:.1f} GiB)"
 
 
 def _score(migration: Migration, value: float) -> str:

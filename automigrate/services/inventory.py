@@ -64,11 +64,32 @@ def sync_inventory(platform: Platform | None = None) -> SyncReport:
         inventory = call_bounded(platform.read_inventory, seconds=seconds, what=f"{platform.name} inventory")
     except (PlatformError, CallTimedOut) as exc:
         report.error = f"inventory not read: {exc}"
+        _record_read_outcome(platform.name, report.error)
         return report
     with transaction.atomic():
         hosts = _apply_hosts(inventory, report)
         _apply_guests(inventory, hosts, report)
+        _record_read_outcome(platform.name, "")
     return report
+
+
+def _record_read_outcome(platform_name: str, error: str) -> None:
+    """One event when reading starts failing (or fails differently), one when it works again.
+
+    A sync runs every minute and before every evaluation: a wrong password must
+    be one readable line in the log, not one per attempt.
+    """
+    last = (
+        Event.objects.filter(action=Event.Action.INVENTORY, notes__platform=platform_name, notes__has_key="read")
+        .order_by("-time", "-id").values_list("notes", flat=True).first()
+    ) or {}
+    failing = last.get("error") if last.get("read") == "failed" else None
+    if error and error != failing:
+        record_event(Event.Action.INVENTORY, f"{platform_name}: {error}",
+                     notes={"platform": platform_name, "read": "failed", "error": error})
+    elif not error and failing is not None:
+        record_event(Event.Action.INVENTORY, f"{platform_name}: inventory read again (it failed: {failing})",
+                     notes={"platform": platform_name, "read": "ok"})
 
 
 def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, Host]:

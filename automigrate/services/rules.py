@@ -6,13 +6,20 @@ the same way and writes its `create` / `update` / `delete` event.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.models.bounds import NAME_MAX_LENGTH, threshold_problem
 from automigrate.services.events import record_event
-from automigrate.units import MAX_PERIOD_SECONDS, format_period, parse_period, parse_size, shown_input
+from automigrate.units import (
+    MAX_PERIOD_SECONDS,
+    format_period,
+    format_size,
+    parse_period,
+    parse_size,
+    shown_input,
+)
 
 RES_NAME = "migrationalert"  # the reference's resource name, kept in notes
 EDITABLE_FIELDS = (
@@ -22,14 +29,22 @@ EDITABLE_FIELDS = (
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
 
 
+# No host runs usefully with under 64 MiB free: a smaller threshold never fires, and is
+# nearly always a number meant in M or G ("150" for 150G) rather than in bytes. (The
+# database's own bound is only > 0; this one is the services', with a hint.)
+MIN_MEM_THRESHOLD_BYTES = 64 * 1024**2
+
+
 def clean_threshold(metric: str, raw) -> float:
-    """CPU: a percent in (0, 100]. Memory: whole bytes in (0, 1P], also written as 8G or 512M."""
+    """CPU: a percent in (0, 100], also written 60%. Memory: whole bytes in [64M, 1P], also written 8G or 512M."""
     if metric == MEM:
         try:
             value = parse_size(raw)
         except ValueError as exc:
             raise ValidationError({"threshold": str(exc)}) from exc
     else:
+        if isinstance(raw, str) and raw.strip().endswith("%"):
+            raw = raw.strip()[:-1]  # "60%" as the rules list shows it
         try:
             value = float(raw)
         except (TypeError, ValueError) as exc:
@@ -39,6 +54,13 @@ def clean_threshold(metric: str, raw) -> float:
     problem = threshold_problem(metric, value, shown_input(raw))
     if problem:
         raise ValidationError({"threshold": problem})
+    if metric == MEM and value < MIN_MEM_THRESHOLD_BYTES:
+        bare = isinstance(raw, int | float) or str(raw).strip().replace(".", "", 1).isdigit()
+        hint = f"; write the unit, e.g. {shown_input(raw).strip()}G or {shown_input(raw).strip()}M" if bare else ""
+        raise ValidationError({"threshold": (
+            f"'{shown_input(raw)}' is {format_size(value)}, under 64M: a mem.available threshold"
+            f" that small never fires{hint}"
+        )})
     return value
 
 
@@ -185,6 +207,15 @@ def create_rule(data: dict, user=None) -> MigrationRule:
     return rule
 
 
+def creator_name(rule: MigrationRule) -> str:
+    """Who created the rule: the linked user, else the actor its `create` event records (a CLI user,
+    ``cli:alice``, has no account to link); '' if neither is known."""
+    if rule.created_by_id:
+        return rule.created_by.get_username()
+    created = Event.objects.filter(rule_ref=rule.pk, action=Event.Action.CREATE).order_by("time", "id")
+    return created.values_list("user", flat=True).first() or ""
+
+
 def record_rule_created(rule: MigrationRule, user) -> Event:
     _after_change(rule)
     return record_event(
@@ -246,6 +277,10 @@ class ListedByRules(Exception):
     """A host or guest cannot be deleted: rules name it (``str()`` says which)."""
 
 
+class InUse(Exception):
+    """A host or guest cannot be deleted: guests run on it, or its migration history is kept."""
+
+
 def rules_listing(obj: Host | Guest) -> list[MigrationRule]:
     """The rules whose source/target host lists or source guest list name this host or guest."""
     listed = (Q(source_hosts=obj) | Q(target_hosts=obj)) if isinstance(obj, Host) else Q(source_guests=obj)
@@ -267,12 +302,21 @@ def refuse_if_listed(obj: Host | Guest) -> None:
 
 @transaction.atomic
 def delete_unlisted(obj: Host | Guest) -> None:
-    """Delete a host or guest that no rule lists (ListedByRules otherwise; ProtectedError as Django raises it)."""
+    """Delete a host or guest that no rule lists and nothing protects (ListedByRules or InUse otherwise)."""
     # Lock the row first: adding it to a rule's list inserts a row referring to it,
     # which waits for this lock, so no rule can start listing it between check and delete.
     list(type(obj).objects.select_for_update().filter(pk=obj.pk).values_list("pk"))
     refuse_if_listed(obj)
-    obj.delete()
+    try:
+        with transaction.atomic():
+            obj.delete()
+    except ProtectedError as exc:
+        if isinstance(obj, Host):
+            if obj.guests.exists():
+                raise InUse(f"host {obj.name} still has guests: move or delete them first") from exc
+            raise InUse(f"host {obj.name} has migration history, which is kept: "
+                        "set enabled=false or status=offline instead") from exc
+        raise InUse(f"guest {obj.name} has migration history, which is kept: set status=stopped instead") from exc
 
 
 class AmbiguousRule(MigrationRule.MultipleObjectsReturned):

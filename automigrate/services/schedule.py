@@ -24,6 +24,7 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
+    ("automigrate: notifications", "automigrate.tasks.check_notifications", 60),
     ("automigrate: sample metrics", "automigrate.tasks.sample_metrics",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: inventory sync", "automigrate.tasks.sync_inventory",

@@ -29,13 +29,17 @@ def rule_states(rules: Iterable[MigrationRule], now: datetime | None = None) -> 
     now = now or timezone.now()
     holder = lock.current()
     holder_rule = holder.batch.rule_id if holder.batch_id and holder.batch else None
-    states = {}
-    for rule in rules:
-        states[rule.pk] = _state(rule, holder_rule, bool(holder.batch_id), now)
-    return states
+    return states_given_lock(rules, holder_rule, bool(holder.batch_id), now)
 
 
-def _state(rule: MigrationRule, holder_rule: int | None, lock_held: bool, now: datetime) -> str:
+def states_given_lock(
+    rules: Iterable[MigrationRule], holder_rule: int | None, lock_held: bool, now: datetime
+) -> dict[int, str]:
+    """rule pk -> state, for a caller that has already read the lock (lock_status)."""
+    return {rule.pk: rule_state(rule, holder_rule, lock_held, now) for rule in rules}
+
+
+def rule_state(rule: MigrationRule, holder_rule: int | None, lock_held: bool, now: datetime) -> str:
     if not rule.enabled:
         return DISABLED
     if holder_rule == rule.pk:

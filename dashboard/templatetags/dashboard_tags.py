@@ -4,6 +4,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from automigrate import clock
 from automigrate.models import MigrationRule
 from automigrate.units import format_gib
 from dashboard import notes as event_notes
@@ -16,6 +17,8 @@ def render_notes(event):
     """An event's notes as a table or a line, with the raw JSON behind a <details>."""
     notes = event.notes
     context = {"event": event, "raw": event_notes.raw_json(notes)}
+    if isinstance(notes, dict) and isinstance(notes.get("candidates"), list):
+        context["candidates"] = [c for c in notes["candidates"] if isinstance(c, dict)]
     failures = [parsed for text in event_notes.failure_texts(notes)
                 if (parsed := event_notes.parse_find_result_fail(text)) is not None]
     if failures:
@@ -119,3 +122,56 @@ def as_failure(text):
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.simple_tag
+def when(value, seconds=False):
+    """A time in the one format with its zone (automigrate.clock), as a <time> element; '—' if missing."""
+    if value is None or value == "":
+        return "—"
+    return format_html('<time datetime="{}">{}</time>', value.isoformat(), clock.show(value, with_seconds=seconds))
+
+
+@register.filter
+def clock_text(value, seconds=False):
+    """The same text as ``{% when %}``, for attributes and plain text."""
+    return clock.show(value, with_seconds=bool(seconds)) if value else ""
+
+
+@register.simple_tag
+def display_zone():
+    """The active display zone's name, for labels: "Since (Europe/Berlin)"."""
+    return clock.zone_label()
+
+
+@register.filter
+def ago(value):
+    """How long ago, never "0 minutes ago": "just now", "45 s ago", "3 min ago", "2 h 5 min ago", "3 days ago"."""
+    if value is None:
+        return ""
+    seconds = max(0, int((timezone.now() - value).total_seconds()))
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+@register.simple_tag
+def now_clock():
+    """The header clock's first text; live.js replaces it with the server's time at each refresh."""
+    return clock.show(timezone.now(), with_seconds=True)
+
+
+@register.filter
+def mib_gib(mib):
+    """A guest's memory (MiB, as vmem_size) as GiB, like every other size on the pages."""
+    if mib is None or mib == "":
+        return "—"
+    return f"{float(mib) / 1024:.1f} GiB"

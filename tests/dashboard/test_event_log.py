@@ -66,8 +66,10 @@ def test_filters_combine(viewer_client, cluster):
 def test_bad_filter_input_says_so_and_lists_nothing(viewer_client, cluster):
     response = viewer_client.get(reverse("dashboard:events"), {"since": "yesterday-ish"})
     assert list(response.context["events_page"]) == []
-    error = response.content.decode().split('class="msg msg-error">')[1].split("</div>")[0]
-    assert error.strip() == "since: Enter a valid date/time."
+    html = response.content.decode()
+    error = html.split('data-testid="filter-error">')[1].split("</div>")[0]
+    assert error.strip().startswith("since: Enter a valid date/time: YYYY-MM-DDTHH:MM, read in your display time zone")
+    assert "No events shown: a filter above is invalid." in html
 
 
 def test_paged(viewer_client, cluster):

@@ -219,7 +219,7 @@ def test_it_records_the_migrations_a_lease_takeover_cancelled(two_hot_hosts):
     assert fail.guest.name == "big-vm"
     assert f"batch #{old.pk} lost the migration lock" in fail.summary
     assert f"batch #{new.pk} of rule cpu-rule took it over" in fail.summary
-    assert fail.summary.startswith("big-vm (2 vCPU, 16384 MB) migration hot-mem → spare-1 cancelled")
+    assert fail.summary.startswith("big-vm (2 vCPU, 16.0 GiB) migration hot-mem → spare-1 cancelled")
 
 
 # --- the lock row and lost races --------------------------------------------------
@@ -309,7 +309,8 @@ def test_it_records_a_recommendation_beside_unrelievable_hosts_once(two_hot_host
         assert evaluate.evaluate_rule(rule, now=now + timedelta(seconds=second)).result == evaluate.RECOMMEND
 
     recorded = list(Event.objects.filter(rule_ref=rule.pk).values_list("action", flat=True).order_by("id"))
-    assert recorded == ["create", "recommend", "find_result_fail"]
+    # The failures first: they are the recommendation's own, not a later decision superseding it.
+    assert recorded == ["create", "find_result_fail", "recommend"]
 
 
 # --- the simulator command -------------------------------------------------------------

@@ -5,7 +5,7 @@
     migrationalert list [--metric-type cpu.usage_active.gt]
     migrationalert show|delete|enable|disable ID|NAME
     migrationalert update ID|NAME [--name N] [--threshold T] [--period P] [--source-host H]... ...
-    migrationalert events ID|NAME [--action A]... [--limit N]
+    migrationalert events ID|NAME [--action A]... [--limit N] [--summary] [--time-zone ZONE]
 
 Every change goes through automigrate.services.rules, so it is validated as in
 admin and the API and writes its event. Events name `--user USER` as the actor;
@@ -28,12 +28,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from automigrate.engine.model import CPU, MEM
+from automigrate import clock
+from automigrate.engine.model import METRIC_TYPES
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.services import rules as rule_service
 from automigrate.services.rules import RES_NAME
 
-METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
 TENANT = "system"
 MAX_EVENTS_LIMIT = 10_000
 USAGE_ERROR = 2  # the exit status of every bad argument, as argparse's own
@@ -163,6 +163,16 @@ class Command(BaseCommand):
                             help="only this action (repeatable)")
         events.add_argument("--limit", type=_event_limit, default=50,
                             help=f"at most N events (default 50, at most {MAX_EVENTS_LIMIT})")
+        events.add_argument("--summary", action="store_true",
+                            help="one readable line per event (time, action, who, summary) instead of the wide table")
+        for parser_with_times in (events, sub.choices["show"]):
+            parser_with_times.add_argument(
+                "--time-zone", metavar="ZONE", default=None,
+                help="show times in this IANA zone, e.g. Europe/Berlin (default: the server's TIME_ZONE)",
+            )
+
+        # Moving over from Cloudpods' alpha feature (see do_import_cloudpods).
+        command("import-cloudpods", "create recommend-mode rules from Cloudpods' migration alerts", rule_arg=False)
 
     @staticmethod
     def _relation_options(parser, clearable: bool = False) -> None:
@@ -209,7 +219,7 @@ class Command(BaseCommand):
         self.stdout.write(format_table(("id", "name", "metric_type", "threshold", "period", "mode", "enabled"), rows))
 
     def do_show(self, options) -> None:
-        self._show(self._rule(options["rule"]))
+        self._show(self._rule(options["rule"]), _zone(options.get("time_zone")))
 
     def do_update(self, options) -> None:
         rule = self._rule(options["rule"])
@@ -234,12 +244,18 @@ class Command(BaseCommand):
         self._show(rule_service.set_enabled(self._rule(options["rule"]), False, self.actor))
 
     def do_events(self, options) -> None:
+        zone = _zone(options.get("time_zone"))
         events = Event.objects.filter(**self._event_owner(options["rule"])).order_by("-time", "-id")
         if options["actions"]:
             events = events.filter(action__in=options["actions"])
+        if options["summary"]:
+            for e in events[: options["limit"]]:
+                self.stdout.write(f"{clock.show(e.time, with_seconds=True, zone=zone)}  #{e.pk} {e.action}"
+                                  f"  {e.rule_name}  by {e.user}: {e.summary}")
+            return
         rows = [
             (
-                e.pk, f"{e.time:%Y-%m-%dT%H:%M:%S.%fZ}", e.rule_ref, RES_NAME, e.rule_name, e.user, TENANT, e.action,
+                e.pk, _iso(e.time, zone), e.rule_ref, RES_NAME, e.rule_name, e.user, TENANT, e.action,
                 json.dumps(e.notes, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if e.notes
                 else e.summary,
             )
@@ -247,6 +263,40 @@ class Command(BaseCommand):
         ]
         headers = ("id", "ops_time", "obj_id", "obj_type", "obj_name", "user", "tenant", "action", "notes")
         self.stdout.write(format_table(headers, rows))
+
+    def do_import_cloudpods(self, options) -> None:
+        """Read the monitor's migration alerts and create the same rules here, in recommend mode."""
+        from django.conf import settings
+
+        from automigrate.platforms.cloudpods import client_from_settings
+        from automigrate.platforms.cloudpods.client import CloudpodsError
+        from automigrate.platforms.cloudpods.platform import missing_settings
+        from automigrate.services.cloudpods_import import import_alerts
+        from automigrate.services.inventory import sync_inventory
+
+        if missing_settings():
+            raise CommandError(f"Cloudpods is not configured: set {', '.join(missing_settings())}")
+        if settings.AUTOMIGRATE["PLATFORM"] == "cloudpods":
+            # Alerts name Cloudpods host and server ids: the inventory must know them first.
+            report = sync_inventory()
+            self.stdout.write(f"inventory: {report.error or str(report)}")
+        try:
+            alerts = client_from_settings().migration_alerts()
+        except CloudpodsError as exc:
+            raise CommandError(f"Cloudpods' migration alerts not read: {exc}") from None
+        rows = import_alerts(alerts, self.actor)
+        table = [(r.alert_id, r.alert_name, r.metric_type, "created" if r.rule else "not mapped", r.why) for r in rows]
+        self.stdout.write(format_table(("alert_id", "name", "metric_type", "result", "rule / why"), table))
+        created = [r for r in rows if r.rule]
+        self.stdout.write(f"{len(created)} rule(s) created in recommend mode, {len(rows) - len(created)} not mapped.")
+        if created:
+            self.stdout.write(
+                "Now disable the originals in Cloudpods, so two systems never migrate at once"
+                " (climc monitor-migrationalert-delete ID, or switch each alert off):\n  "
+                + " ".join(r.alert_id for r in created)
+                + "\nThen watch the recommendations (`migrationalert events NAME --action recommend`) and switch"
+                " a rule to automatic with `migrationalert update NAME --mode automatic`."
+            )
 
     # --- helpers
 
@@ -301,21 +351,43 @@ class Command(BaseCommand):
                 data[field] = _by_name(model, options[field], kind)
         return data
 
-    def _show(self, rule: MigrationRule) -> None:
+    def _show(self, rule: MigrationRule, zone=None) -> None:
         rows = [
             ("id", rule.pk), ("name", rule.name), ("metric_type", rule.metric_type),
             ("threshold", rule.threshold_display), ("period", rule.period_display), ("mode", rule.mode),
             ("enabled", str(rule.enabled).lower()),
             ("source_hosts", _join(rule.source_hosts.all())), ("target_hosts", _join(rule.target_hosts.all())),
             ("source_guests", _join(rule.source_guests.all())),
-            ("created_by", rule.created_by.get_username() if rule.created_by else ""),
-            ("created_at", f"{rule.created_at:%Y-%m-%dT%H:%M:%SZ}"),
-            ("updated_at", f"{rule.updated_at:%Y-%m-%dT%H:%M:%SZ}"),
+            ("created_by", rule_service.creator_name(rule)),
+            ("created_at", _iso(rule.created_at, zone, seconds_only=True)),
+            ("updated_at", _iso(rule.updated_at, zone, seconds_only=True)),
         ]
         self.stdout.write(format_table(("Field", "Value"), rows))
+
+
+def _zone(name: str | None):
+    """The --time-zone option as a zone; None keeps the seed's UTC output."""
+    if name is None:
+        return None
+    try:
+        return clock.parse_zone(name)
+    except ValueError as exc:
+        raise CommandError(f"--time-zone: {exc}") from None
+
+
+def _iso(value, zone, seconds_only: bool = False) -> str:
+    """The seed's ISO times (UTC, Z) by default; with --time-zone, ISO with that zone's offset."""
+    if zone is None:
+        return f"{value:%Y-%m-%dT%H:%M:%SZ}" if seconds_only else f"{value:%Y-%m-%dT%H:%M:%S.%fZ}"
+    local = value.astimezone(zone)
+    return local.isoformat(timespec="seconds" if seconds_only else "microseconds")
 
 
 def _one_line(exc: ValidationError) -> str:
     if hasattr(exc, "error_dict"):
         return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
     return " ".join(exc.messages)
+
+
+# argparse names the subcommand "import-cloudpods"; handle() looks up do_<name>.
+setattr(Command, "do_import-cloudpods", Command.do_import_cloudpods)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     """Indexes for the event log's and migration list's order (issue 17); keeps every row."""
 
     dependencies = [
-        ('automigrate', '0007_merge_0006_libvirt_0006_schema_constraints'),
+        ('automigrate', '0009_merge'),
     ]
 
     operations = [
