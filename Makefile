@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test lint venv bench clean
+.PHONY: run test test-nova lint venv bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ lint: venv
 
 test: lint
 	@$(PY) -c "import dj_database_url, os; e = dj_database_url.config(default='sqlite://')['ENGINE']; print('make test: database is', 'PostgreSQL (DATABASE_URL)' if 'postgres' in e else 'SQLite (set DATABASE_URL=postgres://... to use PostgreSQL)')"
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not nova" $(PYTEST_ARGS)
+
+# The real-Nova tier (tests/nova): needs the Nova virtualenv .ci/run builds (AUTOMIGRATE_NOVA_VENV).
+test-nova: venv
+	$(PY) -m pytest tests/nova $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) bench/engine.py

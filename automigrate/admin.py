@@ -1,12 +1,15 @@
 """Django admin: rules editable, the rest of the record read-only."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
 from automigrate.forms import MigrationRuleForm
 from automigrate.models import (
+    BlackoutWindow,
     Event,
     Guest,
     Host,
@@ -14,10 +17,12 @@ from automigrate.models import (
     MigrationBatch,
     MigrationLock,
     MigrationRule,
+    PlacementGroup,
     UserPreference,
     Webhook,
     WebhookDelivery,
 )
+from automigrate.services import placement as placement_service
 from automigrate.services import rules as rule_service
 
 admin.site.site_header = "automigrate administration"
@@ -58,8 +63,26 @@ class HostAdmin(ListedByRulesAdmin):
     list_per_page = 100
 
 
+class GuestForm(forms.ModelForm):
+    class Meta:
+        model = Guest
+        fields = ("name", "external_id", "host", "vcpu_count", "vmem_size", "status", "labels",
+                  "last_migrated_at", "last_migrated_from", "workload")
+
+    def clean(self):
+        # A group:NAME label joins a placement group: refused if that contradicts a must group.
+        data = super().clean()
+        if "labels" in self.changed_data and not self.errors:
+            try:
+                placement_service.check_labels(data.get("name") or self.instance.name, data.get("labels") or [])
+            except ValidationError as exc:
+                self.add_error("labels", exc.message_dict["labels"])
+        return data
+
+
 @admin.register(Guest)
 class GuestAdmin(ListedByRulesAdmin):
+    form = GuestForm
     list_display = ("name", "host", "status", "vcpu_count", "vmem_size", "last_migrated_at")
     list_filter = ("status",)
     search_fields = ("name", "external_id", "host__name")
@@ -114,6 +137,58 @@ class MigrationRuleAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for rule in queryset:
             rule_service.delete_rule(rule, request.user)
+
+
+class PlacementGroupForm(forms.ModelForm):
+    class Meta:
+        model = PlacementGroup
+        fields = ("name", "kind", "strength", "guests", "hosts", "description")
+
+    def clean(self):
+        # The service's checks, with every other group: contradictions are refused here, at save time.
+        data = super().clean()
+        if self.errors:
+            return data
+        values = {k: data.get(k) for k in ("name", "kind", "strength", "description")}
+        values["guests"] = list(data.get("guests") or [])
+        values["hosts"] = list(data.get("hosts") or [])
+        try:
+            placement_service.clean_group_input(values, self.instance if self.instance.pk else None)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(PlacementGroup)
+class PlacementGroupAdmin(admin.ModelAdmin):
+    form = PlacementGroupForm
+    list_display = ("name", "kind", "strength", "description")
+    list_filter = ("kind", "strength")
+    search_fields = ("name",)
+    autocomplete_fields = ("guests", "hosts")
+
+    def save_model(self, request, obj, form, change):
+        form.group_before = placement_service._snapshot(PlacementGroup.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        placement_service.record_saved(form.instance, form.group_before, request.user)
+
+    def delete_model(self, request, obj):
+        placement_service.delete_group(obj, request.user)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            placement_service.delete_group(group, request.user)
+
+
+@admin.register(BlackoutWindow)
+class BlackoutWindowAdmin(admin.ModelAdmin):
+    list_display = ("name", "windows", "enabled", "reason")
+    list_filter = ("enabled",)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

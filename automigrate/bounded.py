@@ -11,6 +11,11 @@ its own; being a daemon thread it never keeps the process alive.
 A fresh thread per call (not a pool) on purpose: a pool's threads would all
 end up stuck in the same hung peer, and then every later call would wait for
 a free thread instead of failing on time.
+
+Calls that repeat (a poll every watch interval) may pass ``key``: while an
+earlier call with the same key is still stuck in this process, the next one
+fails at once instead of leaving one more stuck thread behind, so a peer that
+never answers costs one thread per key, not one per attempt.
 """
 
 from __future__ import annotations
@@ -34,20 +39,42 @@ def _close_thread_connections() -> None:
 class CallTimedOut(TimeoutError):
     """An outside call did not answer within its bound; the message names the call."""
 
-    def __init__(self, what: str, seconds: float):
+    def __init__(self, what: str, seconds: float, *, still_busy: bool = False):
         self.what = what
         self.seconds = seconds
+        # True: not even tried, because the previous call with the same key is still stuck.
+        self.still_busy = still_busy
         super().__init__(f"{what} did not answer in {seconds:g} s")
 
 
-def call_bounded(fn: Callable[..., T], *args, seconds: float, what: str, **kwargs) -> T:
+# key -> the thread of a call that has not returned yet (only calls given a key).
+_stuck: dict[object, threading.Thread] = {}
+_stuck_guard = threading.Lock()
+
+
+def still_stuck(key: object) -> bool:
+    """Whether a call made with ``key`` in this process has still not returned."""
+    with _stuck_guard:
+        thread = _stuck.get(key)
+        if thread is not None and not thread.is_alive():
+            del _stuck[key]
+            thread = None
+    return thread is not None
+
+
+def call_bounded(
+    fn: Callable[..., T], *args, seconds: float, what: str, key: object = None, **kwargs
+) -> T:
     """``fn(*args, **kwargs)``, or ``CallTimedOut`` once ``seconds`` have passed.
 
     Exceptions raised by ``fn`` within the bound are re-raised unchanged.
     ``seconds <= 0`` means no bound (the call runs in the caller's thread).
+    With ``key``, fails at once (``still_busy``) while an earlier call with that key is stuck.
     """
     if seconds <= 0:
         return fn(*args, **kwargs)
+    if key is not None and still_stuck(key):
+        raise CallTimedOut(what, seconds, still_busy=True)
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -62,6 +89,9 @@ def call_bounded(fn: Callable[..., T], *args, seconds: float, what: str, **kwarg
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
+        if key is not None:
+            with _stuck_guard:
+                _stuck[key] = thread
         raise CallTimedOut(what, seconds)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]

@@ -28,7 +28,7 @@ class MigrationRuleForm(forms.ModelForm):
 
     class Meta:
         model = MigrationRule
-        fields = ["name", "metric", "threshold", "period", "mode", "enabled",
+        fields = ["name", "metric", "threshold", "period", "mode", "enabled", "allowed_windows",
                   "source_hosts", "target_hosts", "source_guests"]
 
     def __init__(self, *args, **kwargs):

@@ -38,8 +38,9 @@ def _processes(bind: str) -> dict[str, list[str]]:
     level = os.environ.get("AUTOMIGRATE_CONSOLE_LOG_LEVEL", "WARNING")
     return {
         "web": [python, "manage.py", "runserver", bind, "--noreload"],
-        "worker": [celery, "--quiet", "-A", "automigrate", "worker", f"--loglevel={level}", "--concurrency=2",
-                   "--without-gossip", "--without-mingle"],
+        # Every queue (settings.CELERY_QUEUES_ALL): one worker for sampling, evaluation and watching.
+        "worker": [celery, "--quiet", "-A", "automigrate", "worker", "-Q", "sampling,evaluation,watching",
+                   f"--loglevel={level}", "--concurrency=2", "--without-gossip", "--without-mingle"],
         "beat": [celery, "--quiet", "-A", "automigrate", "beat", f"--loglevel={level}"],
     }
 

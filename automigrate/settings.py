@@ -127,6 +127,17 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# No query may hold a worker forever (a lock wait on the migration lock's row, a window
+# mean over a runaway table): PostgreSQL cancels any statement running longer than this.
+# It is also the bound on the drivers and sources whose "outside" is our own database
+# (the simulator driver, the database source), which run without a thread of their own.
+# 0 turns it off (e.g. for a `migrate` that builds an index on a huge sample table).
+DATABASE_STATEMENT_TIMEOUT_SECONDS = env_number("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30)
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (
+        f"{_options.get('options', '')} -c statement_timeout={int(DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000)}"
+    ).strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: wait for locks instead of
     # failing, and take the write lock up front so transactions don't deadlock.
@@ -234,6 +245,25 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Three queues, so one stuck kind of work cannot starve the others: sampling (simulator
+# tick, metric sampling, inventory sync), evaluation (rules, pruning) and watching
+# (the migration watcher). `make run`'s worker consumes all three (automigrate/Procfile);
+# production runs one worker per queue (README).
+CELERY_QUEUES_ALL = ("sampling", "evaluation", "watching")
+CELERY_TASK_DEFAULT_QUEUE = "evaluation"
+CELERY_TASK_ROUTES = {
+    "automigrate.tasks.simulator_tick": {"queue": "sampling"},
+    "automigrate.tasks.sync_inventory": {"queue": "sampling"},
+    "automigrate.tasks.sample_metrics": {"queue": "sampling"},
+    "automigrate.tasks.evaluate_rule": {"queue": "evaluation"},
+    "automigrate.tasks.prune_samples": {"queue": "evaluation"},
+    "automigrate.tasks.watch_migrations": {"queue": "watching"},
+    # Webhooks wait on other people's servers (each call bounded): never in the evaluation queue.
+    "automigrate.tasks.deliver_webhook": {"queue": "sampling"},
+    "automigrate.tasks.check_notifications": {"queue": "sampling"},
+}
+# A worker process takes one task at a time: a slow task never holds others reserved.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- The product's own knobs. Every one can be set from the environment.
 AUTOMIGRATE = {
@@ -253,6 +283,11 @@ AUTOMIGRATE = {
     "PROXMOX_TOKEN_SECRET": os.environ.get("AUTOMIGRATE_PROXMOX_TOKEN_SECRET", ""),
     "PROXMOX_VERIFY_TLS": os.environ.get("AUTOMIGRATE_PROXMOX_VERIFY_TLS", "1"),
     "PROXMOX_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_PROXMOX_TIMEOUT_SECONDS", 10),
+    # OpenStack (AUTOMIGRATE_PLATFORM=openstack): credentials the OpenStack way, read by
+    # openstacksdk itself (OS_CLOUD + clouds.yaml, or the OS_* variables); a bound on every
+    # request. SAME_ZONE: targets stay in the source host's zone (a "zone:" host label).
+    "OPENSTACK_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_OPENSTACK_TIMEOUT_SECONDS", 10),
+    "SAME_ZONE": env_bool("AUTOMIGRATE_SAME_ZONE", True),
     "PROXMOX_WITH_LOCAL_DISKS": env_bool("AUTOMIGRATE_PROXMOX_WITH_LOCAL_DISKS", False),
     # libvirt + QEMU/KVM (AUTOMIGRATE_PLATFORM=libvirt; see README "libvirt + QEMU/KVM hosts").
     "LIBVIRT_HOSTS": os.environ.get("AUTOMIGRATE_LIBVIRT_HOSTS", ""),
@@ -282,6 +317,10 @@ AUTOMIGRATE = {
     # A "fired but did nothing" decision (find_result_fail, recommend, skip)
     # is written again only after this many minutes, so the log is not flooded.
     "DECISION_REPEAT_MINUTES": env_number("AUTOMIGRATE_DECISION_REPEAT_MINUTES", 60),
+    # Migration windows and blackouts are read in this zone (e.g. Europe/Paris).
+    "CLUSTER_TIME_ZONE": os.environ.get("AUTOMIGRATE_CLUSTER_TIME_ZONE", TIME_ZONE),
+    # Evacuation and repair judge hosts and guests on means over this window.
+    "PLACEMENT_WINDOW_SECONDS": env_number("AUTOMIGRATE_PLACEMENT_WINDOW_SECONDS", 300),
     # Execution safety.
     "MAX_IN_FLIGHT": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT", 4)),
     "MAX_IN_FLIGHT_PER_HOST": int(env_number("AUTOMIGRATE_MAX_IN_FLIGHT_PER_HOST", 2)),
@@ -289,6 +328,22 @@ AUTOMIGRATE = {
     "MIGRATION_TIMEOUT_BASE_SECONDS": env_number("AUTOMIGRATE_MIGRATION_TIMEOUT_BASE_SECONDS", 120),
     "MIGRATION_TIMEOUT_SECONDS_PER_GIB": env_number("AUTOMIGRATE_MIGRATION_TIMEOUT_SECONDS_PER_GIB", 60),
     "WATCH_INTERVAL_SECONDS": env_number("AUTOMIGRATE_WATCH_INTERVAL_SECONDS", 5),
+    # Bounds on each driver call, enforced around every driver (automigrate/drivers/bounded.py);
+    # past it, the call counts as failed. A start is longer: it may have to copy a disk's metadata.
+    "DRIVER_PRECHECK_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_DRIVER_PRECHECK_TIMEOUT_SECONDS", 5),
+    "DRIVER_START_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_DRIVER_START_TIMEOUT_SECONDS", 30),
+    "DRIVER_POLL_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_DRIVER_POLL_TIMEOUT_SECONDS", 5),
+    "DRIVER_CANCEL_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_DRIVER_CANCEL_TIMEOUT_SECONDS", 10),
+    # Bound on each metric-source call (automigrate/sources/bounded.py): past it, the hosts are stale.
+    "SOURCE_TIMEOUT_SECONDS": env_number("AUTOMIGRATE_SOURCE_TIMEOUT_SECONDS", 10),
+    # The overview shows a banner while an outside call timed out within this many minutes.
+    "TIMEOUT_BANNER_MINUTES": env_number("AUTOMIGRATE_TIMEOUT_BANNER_MINUTES", 10),
+    # Celery soft time limits per kind of task (the hard limit kills the worker process
+    # TASK_HARD_LIMIT_GRACE_SECONDS later). Each is above the sum of the bounded calls it makes.
+    "SAMPLING_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_SAMPLING_TASK_TIME_LIMIT_SECONDS", 60),
+    "EVALUATION_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_EVALUATION_TASK_TIME_LIMIT_SECONDS", 180),
+    "WATCH_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_WATCH_TASK_TIME_LIMIT_SECONDS", 120),
+    "TASK_HARD_LIMIT_GRACE_SECONDS": env_number("AUTOMIGRATE_TASK_HARD_LIMIT_GRACE_SECONDS", 15),
     # Metrics.
     # Raw samples: 8 days on PostgreSQL; 12 hours on the embedded SQLite default, whose
     # single writer cannot afford days of a large cluster's samples (README "Scale").

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from automigrate.engine import CPU, MEM, GuestState, HostState, RuleSpec, Snapshot, Tuning, plan
+from automigrate.engine.model import PlacementGroup
 
 GIB = 1024**3
 FIRING_FRACTION = 0.05
@@ -61,6 +62,19 @@ def build_cluster(n_hosts: int, n_guests: int, seed: int) -> Snapshot:
     return Snapshot(tuple(hosts), tuple(guests))
 
 
+def random_groups(snapshot: Snapshot, count: int) -> tuple[PlacementGroup, ...]:
+    """``count`` must groups over distinct random guests: anti-affinity triples and affinity pairs."""
+    rnd = random.Random(f"groups:{count}")
+    names = [g.name for g in snapshot.guests]
+    rnd.shuffle(names)
+    groups, pos = [], 0
+    for i in range(count):
+        size, kind = (3, "anti-affinity") if i % 2 == 0 else (2, "affinity")
+        groups.append(PlacementGroup(f"grp-{i}", kind, "must", frozenset(names[pos:pos + size])))
+        pos += size
+    return tuple(groups)
+
+
 def measure(snapshot: Snapshot, rule: RuleSpec, policy: str, tuning: Tuning) -> tuple[float, float, object]:
     start = time.perf_counter()
     result = plan(snapshot, rule, policy, tuning)
@@ -76,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sizes", default="1000x20000,10000x200000")
+    parser.add_argument("--groups", type=int, default=0,
+                        help="also time with this many must groups (half anti-affinity triples, half affinity pairs)")
     args = parser.parse_args()
     uncapped = Tuning(max_moves_per_host=10**6, max_moves_per_run=10**9)
     variants = [
@@ -84,18 +100,24 @@ def main() -> None:
         ("classic", Tuning(), ""),
     ]
     print(
-        f"{'hosts':>6} {'guests':>7} {'metric':<17} {'policy':<12} {'tuning':<13}"
+        f"{'hosts':>6} {'guests':>7} {'metric':<17} {'policy':<12} {'tuning':<26}"
         f" {'firing':>6} {'moves':>6} {'fails':>6} {'time s':>7} {'peak MiB':>8}"
     )
     for size in args.sizes.split(","):
         n_hosts, n_guests = (int(x) for x in size.split("x"))
-        snapshot = build_cluster(n_hosts, n_guests, args.seed)
-        for metric, threshold in ((CPU, CPU_THRESHOLD), (MEM, MEM_THRESHOLD)):
+        plain = build_cluster(n_hosts, n_guests, args.seed)
+        snapshots = [("", plain)]
+        if args.groups:
+            snapshots.append((f"+{args.groups} groups", replace(plain, groups=random_groups(plain, args.groups))))
+        for (extra, snapshot), (metric, threshold) in (
+            (s, m) for s in snapshots for m in ((CPU, CPU_THRESHOLD), (MEM, MEM_THRESHOLD))
+        ):
             rule = RuleSpec(name="bench", metric=metric, threshold=threshold)
-            for policy, tuning, label in variants:
+            for policy, tuning, caps in variants:
+                label = f"{caps} {extra}".strip()
                 elapsed, peak, result = measure(snapshot, replace(rule), policy, tuning)
                 print(
-                    f"{n_hosts:>6} {n_guests:>7} {metric:<17} {policy:<12} {label:<13}"
+                    f"{n_hosts:>6} {n_guests:>7} {metric:<17} {policy:<12} {label:<26}"
                     f" {len(result.triggered):>6} {len(result.moves):>6} {len(result.failures):>6}"
                     f" {elapsed:>7.3f} {peak:>8.1f}",
                     flush=True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -15,7 +16,7 @@ from automigrate import paging
 from automigrate.engine.model import CPU, MEM
 from automigrate.filters import EventFilter, MigrationFilter
 from automigrate.models import Event, Host, Migration, MigrationRule
-from automigrate.services import metrics, series, status
+from automigrate.services import metrics, outside, series, status
 from automigrate.services import rules as rule_service
 from dashboard import charts, queries
 
@@ -78,6 +79,9 @@ def overview(params) -> dict:
         "events": queries.latest_events(),
         "pending": _pending_list(watching.rules),
         "lock": status.lock_status(now),
+        # Driver, metric-source or platform calls that timed out lately: the banner.
+        "outside_timeouts": outside.recent_timeouts(now),
+        "timeout_banner_minutes": f"{settings.AUTOMIGRATE['TIMEOUT_BANNER_MINUTES']:g}",
         "window_seconds": series.current_window_seconds(),
         "figures": {
             "chart-cpu": charts.hosts_bar(rows, CPU, watching),

@@ -24,12 +24,14 @@ from automigrate import clock
 from automigrate.middleware import user_zone_name
 from automigrate.models import Event, Host, MigrationRule, UserPreference
 from automigrate.permissions import is_operator
-from automigrate.services import evaluate
+from automigrate.services import evaluate, maintenance
 from automigrate.services import rules as rule_service
 from dashboard import pages
+from dashboard import placement as placement_pages
 
 # Which included templates each live endpoint re-renders, by element id.
 OVERVIEW_FRAGMENTS = {
+    "overview-outside": "dashboard/_outside_banner.html",
     "overview-summary": "dashboard/_overview_summary.html",
     "overview-pending": "dashboard/_pending.html",
     "overview-hosts": "dashboard/_host_table.html",
@@ -91,7 +93,8 @@ def overview_live(request):
 
 
 def _overview(request) -> dict:
-    return _with_role(request, pages.overview(request.GET), reverse("dashboard:overview"))
+    context = {**pages.overview(request.GET), **placement_pages.overview_context()}
+    return _with_role(request, context, reverse("dashboard:overview"))
 
 
 # --- Hosts ------------------------------------------------------------------
@@ -100,7 +103,38 @@ def _overview(request) -> dict:
 @login_required
 def host_detail(request, pk: int):
     host = get_object_or_404(Host, pk=pk)
-    return render(request, "dashboard/host.html", pages.host_detail(host, request.GET.get("range", "")))
+    context = {**pages.host_detail(host, request.GET.get("range", "")), **placement_pages.host_context(host)}
+    return render(request, "dashboard/host.html", _with_role(request, context))
+
+
+@require_POST
+@operator_required
+def host_maintenance(request, pk: int):
+    """Enter (and evacuate) or exit maintenance; the outcome, guests left included, as a message."""
+    host = get_object_or_404(Host, pk=pk)
+    try:
+        if request.POST.get("action") == "enter":
+            outcome = maintenance.enter_maintenance(
+                host, request.user, through_blackout=request.POST.get("through_blackout") == "1"
+            )
+        elif request.POST.get("action") == "exit":
+            outcome = maintenance.exit_maintenance(host, request.user)
+        else:
+            messages.error(request, "action must be enter or exit")
+            return redirect("dashboard:host", pk=host.pk)
+    except maintenance.MaintenanceError as exc:
+        messages.error(request, str(exc))
+    else:
+        (messages.warning if outcome.left else messages.success)(request, outcome.summary)
+    return redirect("dashboard:host", pk=host.pk)
+
+
+@require_POST
+@operator_required
+def groups_repair(request):
+    outcome = maintenance.repair(request.user, through_blackout=request.POST.get("through_blackout") == "1")
+    (messages.warning if outcome.left else messages.success)(request, outcome.summary)
+    return redirect("dashboard:overview")
 
 
 @login_required
@@ -129,13 +163,15 @@ def _rules(request) -> dict:
 @login_required
 def rule_detail(request, pk: int):
     rule = get_object_or_404(MigrationRule, pk=pk)
-    return render(request, "dashboard/rule.html", _with_role(request, pages.rule_detail(rule)))
+    context = {**pages.rule_detail(rule), **placement_pages.rule_context(rule)}
+    return render(request, "dashboard/rule.html", _with_role(request, context))
 
 
 @login_required
 def rule_live(request, pk: int):
     rule = get_object_or_404(MigrationRule, pk=pk)
-    return _live(request, _with_role(request, pages.rule_detail(rule)), RULE_FRAGMENTS)
+    context = {**pages.rule_detail(rule), **placement_pages.rule_context(rule)}
+    return _live(request, _with_role(request, context), RULE_FRAGMENTS)
 
 
 @require_POST
@@ -162,7 +198,7 @@ def rule_evaluate(request, pk: int):
 def rule_preview(request, pk: int):
     """The plan the engine would make now, shown on the rule page; nothing is executed or recorded."""
     rule = get_object_or_404(MigrationRule, pk=pk)
-    context = _with_role(request, pages.rule_detail(rule))
+    context = _with_role(request, {**pages.rule_detail(rule), **placement_pages.rule_context(rule)})
     context["plan"] = evaluate.preview_rule(rule)
     return render(request, "dashboard/rule.html", context)
 
@@ -173,7 +209,9 @@ def rule_approve(request, pk: int, event_pk: int):
     rule = get_object_or_404(MigrationRule, pk=pk)
     event = get_object_or_404(Event, pk=event_pk, rule_ref=rule.pk, action=Event.Action.RECOMMEND)
     try:
-        evaluation = evaluate.approve_recommendation(event, request.user)
+        evaluation = evaluate.approve_recommendation(
+            event, request.user, override_window=request.POST.get("override_window") == "1"
+        )
     except evaluate.ApprovalError as exc:
         messages.error(request, str(exc))
     else:

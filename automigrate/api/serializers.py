@@ -5,11 +5,13 @@ Rules are only shaped and type-checked here; their real validation and their
 admin and CLI share (the views call it).
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from automigrate.engine.model import METRIC_TYPES, METRICS
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook, WebhookDelivery
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup, Webhook, WebhookDelivery
+from automigrate.services import placement as placement_service
 from automigrate.units import format_period
 
 
@@ -47,6 +49,15 @@ class GuestSerializer(serializers.ModelSerializer):
 
     def validate_labels(self, value):
         return _string_list(value)
+
+    def validate(self, attrs):
+        if "labels" in attrs:
+            name = attrs.get("name", self.instance.name if self.instance else "")
+            try:
+                placement_service.check_labels(name, attrs["labels"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
 
 
 def _string_list(value) -> list[str]:
@@ -119,12 +130,12 @@ class RuleSerializer(serializers.ModelSerializer):
         model = MigrationRule
         fields = [
             "id", "name", "metric", "operator", "metric_type", "threshold", "period", "period_seconds",
-            "enabled", "mode", "source_hosts", "target_hosts", "source_guests", "description",
+            "enabled", "mode", "allowed_windows", "source_hosts", "target_hosts", "source_guests", "description",
             "created_by", "created_at", "updated_at", "last_evaluated_at", "last_result",
         ]
         read_only_fields = ["period_seconds", "last_evaluated_at", "last_result"]
         # Uniqueness is the service's to check, with its own message.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs = {"name": {"validators": []}, "allowed_windows": {"validators": []}}
 
     def validate(self, attrs: dict) -> dict:
         metric_type = attrs.pop("metric_type", None)
@@ -147,6 +158,9 @@ class RuleSerializer(serializers.ModelSerializer):
 
 class ApproveSerializer(serializers.Serializer):
     event = serializers.IntegerField(help_text="id of the rule's `recommend` event to carry out")
+    override_window = serializers.BooleanField(
+        default=False, help_text="approve outside the rule's windows or in a blackout (recorded in the event)"
+    )
 
 
 class _StoredName(serializers.CharField):
@@ -314,3 +328,53 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         fields = ["id", "webhook", "event", "action", "state", "attempts", "last_status", "last_error",
                   "next_attempt_at", "created_at", "delivered_at"]
         read_only_fields = fields
+
+
+class NamesField(serializers.ListField):
+    """Names in (checked by the service), the related rows' names out."""
+
+    child = serializers.CharField()
+
+    def to_representation(self, data):
+        return sorted(row.name for row in data.all())
+
+
+class PlacementGroupSerializer(serializers.ModelSerializer):
+    """Kinds and strengths are checked by the service, so every client gets the same one-line errors."""
+
+    kind = serializers.CharField(help_text="anti-affinity, affinity, host-affinity or host-anti-affinity")
+    strength = serializers.CharField(required=False, help_text="must (default) or should")
+    guests = NamesField(required=False, help_text="guest names; guests labelled group:NAME are members too")
+    hosts = NamesField(required=False, help_text="host names (host-affinity / host-anti-affinity only)")
+
+    class Meta:
+        model = PlacementGroup
+        fields = ["id", "name", "kind", "strength", "guests", "hosts", "description", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+
+class ViolationSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    kind = serializers.CharField()
+    strength = serializers.CharField()
+    guests = serializers.ListField(child=serializers.CharField())
+    hosts = serializers.ListField(child=serializers.CharField())
+    text = serializers.CharField()
+
+
+class MaintenanceSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["enter", "exit"])
+    through_blackout = serializers.BooleanField(default=False, help_text="evacuate even in a blackout window")
+
+
+class RepairSerializer(serializers.Serializer):
+    through_blackout = serializers.BooleanField(default=False, help_text="repair even in a blackout window")
+
+
+class OutcomeSerializer(serializers.Serializer):
+    summary = serializers.CharField()
+    batch = serializers.IntegerField(allow_null=True)
+    moves = serializers.ListField(child=serializers.CharField())
+    left = serializers.ListField(child=serializers.DictField())
+    plan = serializers.JSONField(allow_null=True)
+

@@ -15,11 +15,14 @@ from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
 from automigrate.api import serializers as s
+from automigrate.api.exceptions import Conflict
 from automigrate.api.pagination import EventPagination
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
-from automigrate.models import Event, Guest, Host, Migration, MigrationRule, Webhook
+from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup, Webhook
 from automigrate.permissions import StaffOnly
+from automigrate.services import maintenance as maintenance_service
+from automigrate.services import placement as placement_service
 from automigrate.services import rules as rule_service
 from automigrate.services import series as series_service
 from automigrate.services.evaluate import approve_recommendation, evaluate_rule, preview_rule
@@ -51,6 +54,71 @@ class HostViewSet(viewsets.ModelViewSet):
 
     def perform_destroy(self, instance: Host) -> None:
         rule_service.delete_unlisted(instance)  # 409 via api.exceptions when refused
+
+
+    @extend_schema(
+        request=s.MaintenanceSerializer, responses=s.OutcomeSerializer,
+        description="`enter`: the host stops being a target and every guest is moved off it as one batch "
+        "(groups, caps, lock and blackouts honoured; guests that cannot leave are named). `exit`: back in "
+        "service; nothing moves back.",
+    )
+    @action(detail=True, methods=["post"], serializer_class=s.MaintenanceSerializer)
+    def maintenance(self, request, pk=None):
+        host = self.get_object()
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            if body.validated_data["action"] == "enter":
+                outcome = maintenance_service.enter_maintenance(
+                    host, request.user, through_blackout=body.validated_data["through_blackout"]
+                )
+            else:
+                outcome = maintenance_service.exit_maintenance(host, request.user)
+        except maintenance_service.MaintenanceError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(s.OutcomeSerializer(outcome.to_dict()).data)
+
+
+class PlacementGroupViewSet(viewsets.ModelViewSet):
+    """Placement groups: anti-affinity, affinity, host-affinity, host-anti-affinity; must or should.
+
+    Contradictory `must` groups, unknown kinds, strengths, guests or hosts are refused (400, field named).
+    """
+
+    queryset = PlacementGroup.objects.prefetch_related("guests", "hosts").order_by("name")
+    serializer_class = s.PlacementGroupSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "kind", "strength"]
+    filterset_fields = ["kind", "strength"]
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = placement_service.create_group(dict(serializer.validated_data), self.request.user
+        )
+
+    def perform_update(self, serializer) -> None:
+        placement_service.update_group(serializer.instance, dict(serializer.validated_data),
+                     self.request.user)
+
+    def perform_destroy(self, instance: PlacementGroup) -> None:
+        placement_service.delete_group(instance, self.request.user)
+
+    @extend_schema(responses=s.ViolationSerializer(many=True),
+                   description="Groups the cluster breaks now, must and should.")
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def violations(self, request):
+        found = [v.to_dict() for v in placement_service.current_violations()]
+        return Response(s.ViolationSerializer(found, many=True).data)
+
+    @extend_schema(request=s.RepairSerializer, responses=s.OutcomeSerializer,
+                   description="Plan and start the fewest moves that end every must violation (one batch, "
+                   "through the lock and caps); nothing moves when nothing is violated.")
+    @action(detail=False, methods=["post"], serializer_class=s.RepairSerializer, filter_backends=[],
+            pagination_class=None)
+    def repair(self, request):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcome = maintenance_service.repair(request.user, through_blackout=body.validated_data["through_blackout"])
+        return Response(s.OutcomeSerializer(outcome.to_dict()).data)
 
 
 @extend_schema_view(destroy=REFUSABLE_DELETE)
@@ -144,7 +212,8 @@ class RuleViewSet(viewsets.ModelViewSet):
         event = Event.objects.filter(pk=body.validated_data["event"], rule_ref=rule.pk).first()
         if event is None:
             raise DRFValidationError({"event": f"rule {rule.name} has no event {body.validated_data['event']}"})
-        evaluation = approve_recommendation(event, request.user)  # ApprovalError: 400 via api.exceptions
+        # ApprovalError: 400 via api.exceptions
+        evaluation = approve_recommendation(event, request.user, override_window=body.validated_data["override_window"])
         return Response(s.EvaluationSerializer(evaluation).data)
 
 

@@ -4,12 +4,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from automigrate.drivers.base import DriverError, MigrationDriver, PollResult
+from automigrate.drivers.base import DriverError, MigrationDriver, PollResult, idempotency_key
+from automigrate.drivers.bounded import BoundedDriver, DriverTimedOut, bounded
 
 # Short names for the built-in drivers; any other value is a dotted path to a class.
 DRIVERS = {
     "simulator": "automigrate.drivers.simulator.SimulatorDriver",
     "proxmox": "automigrate.drivers.proxmox.ProxmoxDriver",
+    "openstack": "automigrate.drivers.openstack.OpenStackDriver",
     "libvirt": "automigrate.drivers.libvirt.LibvirtDriver",
 }
 
@@ -42,9 +44,12 @@ def _platform_driver() -> str:
     return platform_class().driver
 
 
-def get_driver(name: str | None = None) -> MigrationDriver:
-    """The configured driver (a new instance: drivers keep no state between calls)."""
-    return driver_class(name)()
+def get_driver(name: str | None = None) -> BoundedDriver:
+    """The configured driver, every call bounded (a new instance: drivers keep no state between calls)."""
+    return bounded(driver_class(name)())
 
 
-__all__ = ["DRIVERS", "DriverError", "MigrationDriver", "PollResult", "driver_class", "get_driver"]
+__all__ = [
+    "DRIVERS", "BoundedDriver", "DriverError", "DriverTimedOut", "MigrationDriver", "PollResult", "bounded",
+    "driver_class", "get_driver", "idempotency_key",
+]

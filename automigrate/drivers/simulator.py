@@ -26,6 +26,8 @@ def _unit_draw(migration_pk: int) -> float:
 
 class SimulatorDriver(MigrationDriver):
     name = "simulator"
+    # Its "outside" is our own database: bounded by statement_timeout, no thread of its own.
+    bounded_by_database = True
 
     def precheck(self, migration: Migration) -> str | None:
         guest, target = migration.guest, migration.target

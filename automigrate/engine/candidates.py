@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from automigrate.engine.lifecycle import in_cooldown
 from automigrate.engine.model import CPU, PINNED_LABELS, GuestState, RuleSpec, Skip, Tuning
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.scoring import cpu_demand, cpu_share, guest_bytes
+
+if TYPE_CHECKING:
+    from automigrate.engine.placement import Placement
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,21 @@ class Candidate:
     relief: float  # what leaving lowers the source by, in the rule metric's unit
     demand: float  # vCPU-percent; its share on any host is demand / cpu_count
     num_bytes: int  # memory the migration copies and the target must hold
+    # An affinity unit: the guests that must move together, each a candidate;
+    # the unit's numbers are their sums. Empty for a single guest.
+    parts: tuple[Candidate, ...] = ()
 
     @property
     def name(self) -> str:
-        return self.guest.name
+        return "+".join(self.names) if self.parts else self.guest.name
+
+    @property
+    def members(self) -> tuple[Candidate, ...]:
+        return self.parts or (self,)
+
+    @property
+    def names(self) -> list[str]:
+        return [part.guest.name for part in self.parts] if self.parts else [self.guest.name]
 
     @property
     def relief_per_byte(self) -> float:
@@ -52,6 +67,56 @@ def exclusion(guest: GuestState, rule: RuleSpec, tuning: Tuning) -> tuple[str, s
         # CPU rules need it for the relief; memory rules for the target's CPU ceiling.
         return "no_guest_metrics", "no fresh cpu.usage_active samples"
     return None
+
+
+def unit_of(parts: Sequence[Candidate]) -> Candidate:
+    """One candidate standing for guests that move together (an affinity unit)."""
+    if len(parts) == 1:
+        return parts[0]
+    ordered = tuple(sorted(parts, key=lambda c: c.guest.name))
+    return Candidate(
+        guest=ordered[0].guest,
+        relief=sum(c.relief for c in ordered),
+        demand=sum(c.demand for c in ordered),
+        num_bytes=sum(c.num_bytes for c in ordered),
+        parts=ordered,
+    )
+
+
+def group_units(
+    candidates: Sequence[Candidate], source: str, placement: Placement | None
+) -> tuple[list[Candidate], list[Skip]]:
+    """Merge candidates that must move together (must-affinity mates on ``source``) into units.
+
+    A unit with a member that may not move does not move at all: each of its
+    movable members is skipped, naming the mate that holds it.
+    """
+    if not placement:
+        return list(candidates), []
+    by_name = {c.name: c for c in candidates}
+    out: list[Candidate] = []
+    skips: list[Skip] = []
+    done: set[str] = set()
+    for cand in candidates:
+        if cand.name in done:
+            continue
+        mates = placement.unit_mates(cand.name, source)
+        if not mates:
+            out.append(cand)
+            continue
+        names = [cand.name, *mates]
+        done.update(names)
+        stuck = [m for m in mates if m not in by_name]
+        if stuck:
+            for name in names:
+                if name in by_name:
+                    skips.append(Skip(
+                        reason="affinity_unit", guest=name, host=source,
+                        detail=f"must move with {', '.join(stuck)} (affinity), which may not move",
+                    ))
+            continue
+        out.append(unit_of([by_name[n] for n in names]))
+    return out, skips
 
 
 def select_candidates(

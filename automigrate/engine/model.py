@@ -19,6 +19,14 @@ PINNED_LABELS = frozenset({"pinned", "never-migrate"})
 
 POLICIES = ("automigrate", "classic")
 
+# Placement groups (see engine/placement.py).
+GROUP_KINDS = ("anti-affinity", "affinity", "host-affinity", "host-anti-affinity")
+HOST_GROUP_KINDS = frozenset({"host-affinity", "host-anti-affinity"})
+STRENGTHS = ("must", "should")
+# A guest label "group:NAME" makes the guest a member of group NAME, so a
+# platform's tags can feed groups without anyone editing the group.
+GROUP_LABEL_PREFIX = "group:"
+
 
 @dataclass(frozen=True)
 class HostState:
@@ -33,6 +41,8 @@ class HostState:
     host_type: str = "kvm"
     cpu_arch: str = "x86_64"
     external_id: str = ""
+    # Availability zone (OpenStack) or the like: guests stay within it. "" = no boundary.
+    zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,23 @@ class Tuning:
 
 
 @dataclass(frozen=True)
+class PlacementGroup:
+    """Where some guests may (not) run: with each other, or on some hosts only."""
+
+    name: str
+    kind: str  # one of GROUP_KINDS
+    strength: str  # "must" is never broken; "should" only to relieve a firing host
+    guests: frozenset[str] = frozenset()  # explicit members; labels add more
+    hosts: frozenset[str] = frozenset()  # host kinds only
+
+
+@dataclass(frozen=True)
 class Snapshot:
     hosts: tuple[HostState, ...]
     guests: tuple[GuestState, ...]
+    # With groups, ``guests`` must also hold every member of a group wherever
+    # it runs: a target is judged by who is already on it.
+    groups: tuple[PlacementGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,7 @@ class Plan:
     failures: list[Failure] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     hosts_after: dict[str, float] = field(default_factory=dict)
+    violations: list[dict] = field(default_factory=list)  # repair: the must violations it set out to end
 
     def to_dict(self) -> dict:
         """The JSON shape printed by `manage.py plan` and served by the API.
@@ -139,7 +164,9 @@ class Plan:
         Numbers are rounded to 6 decimals, as in the reference's notes: the
         plan is read by people, and 51.540000000000006 helps nobody.
         """
+        extra = {"violations": self.violations} if self.violations else {}
         return _rounded({
+            **extra,
             "rule": self.rule,
             "policy": self.policy,
             "metric": self.metric,

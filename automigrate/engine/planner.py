@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from automigrate.engine.model import METRICS, POLICIES, GuestState, Plan, RuleSpec, Skip, Snapshot, Tuning
+from automigrate.engine.placement import Placement
 from automigrate.engine.policies import plan_automigrate, plan_classic
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.run import Run
@@ -112,4 +113,5 @@ def _prepare(
         bucket.append(guest)
     checker = FitChecker(rule.metric, rule.threshold, tuning)
     index = TargetIndex(eligible, checker, order="load" if policy == "classic" else "headroom")
-    return Run(rule, tuning, firing, guests_by_host, index, checker)
+    placement = Placement(snapshot.groups, snapshot.guests) if snapshot.groups else None
+    return Run(rule, tuning, firing, guests_by_host, index, checker, placement)

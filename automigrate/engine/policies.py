@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from automigrate.engine.candidates import Candidate, select_candidates
+from automigrate.engine.candidates import Candidate, group_units, select_candidates
 from automigrate.engine.model import CPU, Failure, Skip
+from automigrate.engine.placement import MUST, MUST_AND_SHOULD
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.run import Run
 from automigrate.engine.scoring import goal
@@ -26,6 +27,8 @@ def plan_automigrate(run: Run) -> None:
             )
             continue
         candidates, skips = select_candidates(run.guests_by_host.get(source.name, ()), source, run.rule, tuning)
+        candidates, held = group_units(candidates, source.name, run.placement)
+        skips += held
         candidates, too_small = _worth_a_copy(run, source, candidates)
         skips += too_small
         run.skips.extend(skips)
@@ -74,6 +77,23 @@ def _cap_reached(run: Run, source: HostLoad) -> str:
 
 
 def _relieve(run: Run, source: HostLoad, candidates: Sequence[Candidate]) -> None:
+    unplaceable = _relieve_pass(run, source, candidates, MUST_AND_SHOULD)
+    if run.still_fires(source) and run.placement is not None:
+        # Keeping every should group leaves the host firing: try again with the musts only.
+        retry = [cand for cand, _ in unplaceable if run.has_should(cand)]
+        if retry:
+            again = {cand.name: search for cand, search in _relieve_pass(run, source, retry, MUST)}
+            placed = {cand.name for cand in retry} - set(again)
+            unplaceable = [(c, again.get(c.name, s)) for c, s in unplaceable if c.name not in placed]
+    if run.still_fires(source):
+        for cand, search in unplaceable:
+            run.failures.append(Failure(host=source.name, guest=cand.name, notes=search.note(cand.name)))
+
+
+def _relieve_pass(
+    run: Run, source: HostLoad, candidates: Sequence[Candidate], strengths: frozenset[str]
+) -> list[tuple[Candidate, Search]]:
+    """Place candidates until ``source`` reaches its goal or the caps; returns those no target took."""
     tuning = run.tuning
     target_level = goal(run.metric, run.threshold, tuning.hysteresis_fraction)
     remaining = list(candidates)
@@ -85,20 +105,24 @@ def _relieve(run: Run, source: HostLoad, candidates: Sequence[Candidate]) -> Non
             break
         placed = False
         for cand in preference_order(remaining, need, slots):
-            search = run.index.find(cand, source.group)
+            if len(cand.members) > slots:
+                continue  # a unit moves whole or not at all
+            search = run.find(cand, source, strengths)
             remaining.remove(cand)
             if search.target is None:
                 # Targets only fill up during a run: a guest that fits nowhere now never will.
                 unplaceable.append((cand, search))
                 continue
-            run.apply(source, cand, search.target, _why(run, cand, need, target_level))
+            why = _why(run, cand, need, target_level)
+            if strengths is MUST:
+                needed = f"keeping it would leave {source.name} unrelieved"
+                why += run.broken_should(cand, source, search.target, needed)
+            run.apply(source, cand, search.target, why)
             placed = True
             break
         if not placed:
             break
-    if run.still_fires(source):
-        for cand, search in unplaceable:
-            run.failures.append(Failure(host=source.name, guest=cand.name, notes=search.note(cand.name)))
+    return unplaceable
 
 
 def preference_order(remaining: Sequence[Candidate], need: float, slots: int) -> list[Candidate]:
@@ -148,13 +172,26 @@ def plan_classic(run: Run, snapshot_order: Sequence[HostLoad]) -> None:
             )
         )
     candidates, skips = select_candidates(run.guests_by_host.get(first.name, ()), first, run.rule, run.tuning)
+    candidates, held = group_units(candidates, first.name, run.placement)
+    skips += held
     run.skips.extend(skips)
     order = "least loaded" if run.metric == CPU else "most available"
+    why = f"classic policy moves every guest that fits; first fit from {order}"
+    failed: list[tuple[Candidate, Search]] = []
     for cand in candidates:
-        search = run.index.find(cand, first.group)
+        search = run.find(cand, first)
         if search.target is None:
-            run.failures.append(Failure(host=first.name, guest=cand.name, notes=search.note(cand.name)))
+            failed.append((cand, search))
             continue
-        run.apply(first, cand, search.target, f"classic policy moves every guest that fits; first fit from {order}")
+        run.apply(first, cand, search.target, why)
+    for cand, search in failed:
+        if run.still_fires(first) and run.has_should(cand):
+            retry = run.find(cand, first, MUST)
+            if retry.target is not None:
+                needed = f"keeping it would leave {first.name} unrelieved"
+                run.apply(first, cand, retry.target, why + run.broken_should(cand, first, retry.target, needed))
+                continue
+            search = retry
+        run.failures.append(Failure(host=first.name, guest=cand.name, notes=search.note(cand.name)))
     if run.still_fires(first):
         run.explain_unrelieved(first, len(candidates), skips)

@@ -31,9 +31,9 @@ class HostLoad:
         return self.state.cpu_count
 
     @property
-    def group(self) -> tuple[str, str]:
-        """Hosts a guest can live-migrate between: same hypervisor and CPU arch."""
-        return (self.state.host_type, self.state.cpu_arch)
+    def group(self) -> tuple[str, ...]:
+        """Hosts a guest can live-migrate between: same hypervisor, CPU arch and zone (if any)."""
+        return (self.state.host_type, self.state.cpu_arch, self.state.zone)
 
     def value(self, metric: str) -> float | None:
         return self.cpu if metric == CPU else self.mem

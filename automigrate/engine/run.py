@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from automigrate.engine.candidates import Candidate
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Failure, GuestState, Move, RuleSpec, Skip, Tuning
+from automigrate.engine.placement import MUST_AND_SHOULD, SHOULD, Placement
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.scoring import GIB, fires
-from automigrate.engine.targets import FitChecker, TargetIndex
+from automigrate.engine.targets import FitChecker, Search, TargetIndex
 
 
 class Run:
@@ -24,6 +25,7 @@ class Run:
         guests_by_host: dict[str, list[GuestState]],
         index: TargetIndex,
         checker: FitChecker,
+        placement: Placement | None = None,
     ) -> None:
         self.rule = rule
         self.metric = rule.metric
@@ -37,6 +39,50 @@ class Run:
         self.failures: list[Failure] = []
         self.skips: list[Skip] = []
         self.caps_apply = True  # the classic policy turns the automigrate caps off
+        self.placement = placement if placement else None  # None: no guest of the snapshot is in a group
+
+    # --- placement groups ------------------------------------------------
+
+    def find(self, cand: Candidate, source: HostLoad, strengths: frozenset[str] = MUST_AND_SHOULD) -> Search:
+        """The best target for ``cand`` that its groups (and, for a unit, the per-host cap) allow."""
+        return self.index.find(cand, source.group, self._refuser(cand, source, strengths))
+
+    def _refuser(
+        self, cand: Candidate, source: HostLoad, strengths: frozenset[str]
+    ) -> Callable[[HostLoad], str | None] | None:
+        size = len(cand.members)
+        grouped = self.placement is not None and any(self.placement.has_groups(n) for n in cand.names)
+        if not grouped and size == 1:
+            # The common case: nothing to ask, nothing to pay. (A source is never in the
+            # index of a rule or an evacuation; repair, which keeps it there, moves grouped guests only.)
+            return None
+        placement, names, cap = self.placement, cand.names, self.tuning.max_moves_per_host
+
+        def refuse(target: HostLoad) -> str | None:
+            if target is source:
+                return f"host:{target.name}:the guest is already there"
+            if size > 1 and self.caps_apply and target.moves + size > cap:
+                return f"host:{target.name}:max_moves_per_host({cap}) cannot take the {size} guests of {cand.name}"
+            return placement.refusal(names, target.name, strengths) if grouped and placement else None
+
+        return refuse
+
+    def has_should(self, cand: Candidate) -> bool:
+        placement = self.placement
+        return placement is not None and any(
+            g.strength == "should" for n in cand.names for g in placement.groups_of.get(n, ())
+        )
+
+    def broken_should(self, cand: Candidate, source: HostLoad, target: HostLoad, why_needed: str) -> str:
+        """The text a move adds when it breaks a ``should`` group; records it as a skip too."""
+        if self.placement is None:
+            return ""
+        broken = self.placement.refusal(cand.names, target.name, SHOULD)
+        if not broken:
+            return ""
+        text = f"breaks {broken}, because {why_needed}"
+        self.skips.append(Skip(reason="should_broken", guest=cand.name, host=source.name, detail=text))
+        return f"; {text}"
 
     def still_fires(self, host: HostLoad) -> bool:
         value = host.value(self.metric)
@@ -48,12 +94,21 @@ class Run:
     def comparator(self) -> str:
         return ">" if self.metric == CPU else "<"
 
-    def apply(self, source: HostLoad, cand: Candidate, target: HostLoad, why: str) -> Move:
-        """Record the move, update the projection and re-sort the target.
+    def apply(self, source: HostLoad, cand: Candidate, target: HostLoad, why: str, lead: str | None = None) -> Move:
+        """Record the move (each guest of a unit), update the projection and the groups' placement.
 
         ``why`` is the policy's own sentence; the numbers are added here so
-        every move reads the same way.
+        every move reads the same way. ``lead`` replaces the opening "source
+        is over the threshold" clause (evacuation and repair have none).
         """
+        if cand.parts:
+            why = f"{why}; moves with {', '.join(cand.names)} as one affinity unit"
+        moves = [self._apply_one(source, part, target, why, lead) for part in cand.members]
+        if self.placement is not None:
+            self.placement.move(cand.names, target.name)
+        return moves[-1]
+
+    def _apply_one(self, source: HostLoad, cand: Candidate, target: HostLoad, why: str, lead: str | None) -> Move:
         metric = self.metric
         target_score = self.checker.score_on(cand, target)
         source_before = source.value(metric)
@@ -68,9 +123,11 @@ class Run:
             self.index.remove(target)
         else:
             self.index.update(target)
+        if lead is None:
+            lead = (f"{source.name} {metric} {self.fmt(source_before)} {self.comparator()} threshold"
+                    f" {self.fmt(self.threshold)}")
         reason = (
-            f"{source.name} {metric} {self.fmt(source_before)} {self.comparator()} threshold"
-            f" {self.fmt(self.threshold)}; moving {cand.name} ({cand.num_bytes / GIB:.1f} GiB to copy)"
+            f"{lead}; moving {cand.name} ({cand.num_bytes / GIB:.1f} GiB to copy)"
             f" takes it to {self.fmt(source_after)}; {why}: {target.name} goes"
             f" {self.fmt(target_before)} -> {self.fmt(target_after)}"
         )

@@ -14,12 +14,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from automigrate.engine.model import CPU, MEM, METRICS, GuestState, HostState, RuleSpec, Snapshot
+from automigrate.engine.model import (
+    CPU,
+    GROUP_KINDS,
+    MEM,
+    METRICS,
+    STRENGTHS,
+    GuestState,
+    HostState,
+    PlacementGroup,
+    RuleSpec,
+    Snapshot,
+)
+from automigrate.engine.placement import GroupError, resolve_members, validate_groups
 
 HOST_STATUSES = ("online", "offline", "maintenance")
 
 _RULE_FIELDS = {"name", "metric", "threshold", "source_hosts", "target_hosts", "source_guests"}
-_HOST_FIELDS = {"name", "cpu_count", "mem_total", CPU, MEM, "enabled", "status", "host_type", "cpu_arch"}
+_HOST_FIELDS = {"name", "cpu_count", "mem_total", CPU, MEM, "enabled", "status", "host_type", "cpu_arch", "zone"}
 _GUEST_FIELDS = {
     "name",
     "host",
@@ -31,6 +43,9 @@ _GUEST_FIELDS = {
     "last_migrated_from",
     "minutes_since_migration",
 }
+
+
+_GROUP_FIELDS = {"name", "kind", "strength", "guests", "hosts"}
 
 
 class ScenarioError(ValueError):
@@ -59,7 +74,7 @@ def parse_scenario_text(text: str) -> tuple[Snapshot, RuleSpec]:
 
 def parse_scenario(data: Any) -> tuple[Snapshot, RuleSpec]:
     """Turn decoded scenario JSON into the engine's (Snapshot, RuleSpec)."""
-    obj = _object(data, "scenario", {"rule", "hosts", "guests"}, required={"rule", "hosts"})
+    obj = _object(data, "scenario", {"rule", "hosts", "guests", "groups"}, required={"rule", "hosts"})
     rule = _rule(obj["rule"])
     host_items = _list(obj["hosts"], "hosts")
     hosts = tuple(_host(item, f"hosts[{i}]") for i, item in enumerate(host_items))
@@ -68,7 +83,42 @@ def parse_scenario(data: Any) -> tuple[Snapshot, RuleSpec]:
     guest_items = _list(obj.get("guests", []), "guests")
     guests = tuple(_guest(item, f"guests[{i}]", host_names) for i, item in enumerate(guest_items))
     _unique([g.name for g in guests], "guests", "guest")
-    return Snapshot(hosts=hosts, guests=guests), rule
+    groups = parse_groups(obj.get("groups", []), host_names, {g.name for g in guests})
+    try:
+        validate_groups(groups, resolve_members(groups, guests))
+    except GroupError as exc:
+        raise ScenarioError(str(exc)) from exc
+    return Snapshot(hosts=hosts, guests=guests, groups=groups), rule
+
+
+def parse_groups(data: Any, host_names: set[str], guest_names: set[str]) -> tuple[PlacementGroup, ...]:
+    """The ``groups`` list (also read by trace replays); every name must be a known guest or host."""
+    items = _list(data, "groups")
+    groups = []
+    for i, item in enumerate(items):
+        where = f"groups[{i}]"
+        obj = _object(item, where, _GROUP_FIELDS, required={"name", "kind", "strength", "guests"})
+        kind, strength = obj["kind"], obj["strength"]
+        if kind not in GROUP_KINDS:
+            raise ScenarioError(f"{where}.kind: must be one of {', '.join(GROUP_KINDS)} (got {kind!r})")
+        if strength not in STRENGTHS:
+            raise ScenarioError(f"{where}.strength: must be one of {', '.join(STRENGTHS)} (got {strength!r})")
+        guests = _names(obj["guests"], f"{where}.guests")
+        unknown = sorted(guests - guest_names)
+        if unknown:
+            raise ScenarioError(f"{where}.guests: unknown guest {unknown[0]!r} (not in the guests list)")
+        hosts = _names(obj.get("hosts", []), f"{where}.hosts")
+        unknown = sorted(hosts - host_names)
+        if unknown:
+            raise ScenarioError(f"{where}.hosts: unknown host {unknown[0]!r} (not in the hosts list)")
+        groups.append(PlacementGroup(name=_text(obj["name"], f"{where}.name"), kind=kind, strength=strength,
+                                     guests=guests, hosts=hosts))
+    _unique([g.name for g in groups], "groups", "group")
+    try:
+        validate_groups(groups)
+    except GroupError as exc:
+        raise ScenarioError(str(exc)) from exc
+    return tuple(groups)
 
 
 def _rule(data: Any) -> RuleSpec:
@@ -108,6 +158,7 @@ def _host(data: Any, where: str) -> HostState:
         status=status,
         host_type=_text(obj.get("host_type", "kvm"), f"{where}.host_type"),
         cpu_arch=_text(obj.get("cpu_arch", "x86_64"), f"{where}.cpu_arch"),
+        zone=str(obj.get("zone") or ""),
     )
 
 

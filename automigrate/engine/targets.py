@@ -1,6 +1,6 @@
 """Which hosts may receive a guest, and the index that finds one in O(log hosts).
 
-Eligible targets are kept per migration group (host_type, cpu_arch) in a list
+Eligible targets are kept per migration group (host_type, cpu_arch, zone) in a list
 sorted by preference. Two orders exist:
 
 * ``headroom`` (policy automigrate): most spare capacity on the rule metric
@@ -22,7 +22,7 @@ worst case stays bounded too.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from automigrate.engine import explain
 from automigrate.engine.candidates import Candidate
@@ -40,7 +40,7 @@ MAX_PROBES = 256
 ORDERS = ("headroom", "load")
 
 
-def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[str, str] | None:
+def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[str, ...] | None:
     """(reason, detail) if ``host`` can never be a target in this run; None if it can."""
     if host.name in firing:
         return "firing", "a firing host is never a target"
@@ -64,10 +64,12 @@ def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[s
 class FitChecker:
     """Decides whether one target can take one candidate; says why not."""
 
-    def __init__(self, metric: str, threshold: float, tuning: Tuning) -> None:
+    def __init__(self, metric: str, threshold: float, tuning: Tuning, bounce_back: bool = True) -> None:
         self.metric = metric
         self.threshold = threshold
         self.tuning = tuning
+        # Emptying a host for maintenance may send a guest back where it came from.
+        self.bounce_back = bounce_back
 
     def score_on(self, cand: Candidate, target: HostLoad) -> float:
         """What ``cand`` adds to ``target`` on the rule metric (target's own cores)."""
@@ -102,9 +104,14 @@ class FitChecker:
             ceiling = self.tuning.cpu_ceiling_percent
             if not target.cpu + share < ceiling:
                 return explain.cpu_ceiling_entry(target.name, cand.name, target.cpu, share, ceiling)
+        if not self.bounce_back:
+            return None
         no_return = max(self.tuning.cooldown_minutes, self.tuning.bounce_back_minutes)
-        if is_bounce_back(cand.guest, target.name, no_return):
-            return explain.bounce_back_entry(target.name, cand.name, cand.guest.minutes_since_migration, no_return)
+        for part in cand.members:
+            if is_bounce_back(part.guest, target.name, no_return):
+                return explain.bounce_back_entry(
+                    target.name, part.guest.name, part.guest.minutes_since_migration, no_return
+                )
         return None
 
 
@@ -119,7 +126,7 @@ class Search:
         entries: list[str],
         more: int = 0,
         untried: int = 0,
-        group: tuple[str, str] = ("", ""),
+        group: tuple[str, ...] = ("", "", ""),
     ) -> None:
         self.target = target
         self.group = group
@@ -130,8 +137,9 @@ class Search:
     def note(self, guest: str) -> str:
         note = explain.not_found_note(guest, self.entries, self.more, self.untried, MAX_PROBES)
         if not self.entries:
-            host_type, cpu_arch = self.group
-            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch} left)"
+            host_type, cpu_arch, zone = (*self.group, "", "", "")[:3]
+            where = f" in zone {zone}" if zone else ""
+            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch}{where} left)"
         return note
 
 
@@ -153,7 +161,7 @@ class TargetIndex:
         self.max_probes = MAX_PROBES if order == "headroom" else None
         self._hosts: dict[str, HostLoad] = {}
         self._keys: dict[str, tuple[float, str]] = {}
-        self._groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        self._groups: dict[tuple[str, ...], list[tuple[float, str]]] = {}
         for load in loads:
             self._hosts[load.name] = load
             key = self._key(load)
@@ -168,7 +176,7 @@ class TargetIndex:
     def __contains__(self, name: object) -> bool:
         return name in self._keys
 
-    def group_size(self, group: tuple[str, str]) -> int:
+    def group_size(self, group: tuple[str, ...]) -> int:
         return len(self._groups.get(group, ()))
 
     def spare(self, load: HostLoad) -> float:
@@ -203,8 +211,14 @@ class TargetIndex:
         self._keys[load.name] = key
         insort(self._groups.setdefault(load.group, []), key)
 
-    def find(self, cand: Candidate, group: tuple[str, str]) -> Search:
-        """The most preferred target in ``group`` that can take ``cand``."""
+    def find(
+        self, cand: Candidate, group: tuple[str, ...], refuse: Callable[[HostLoad], str | None] | None = None
+    ) -> Search:
+        """The most preferred target in ``group`` that can take ``cand``.
+
+        ``refuse(target)``, when given, is asked first and may veto a target
+        with a note (placement groups); None for guests without groups.
+        """
         keys = self._groups.get(group, [])
         need = self.need(cand, self.metric)
         tolerance = 1e-9 * max(1.0, abs(need))
@@ -218,7 +232,9 @@ class TargetIndex:
                 for _, rest in keys[i : i + room]:
                     entries.append(self.checker.threshold_entry(cand, self._hosts[rest]))
                 return Search(None, entries, len(keys) - len(entries), group=group)
-            why = self.checker.reject(cand, load)
+            why = refuse(load) if refuse is not None else None
+            if why is None:
+                why = self.checker.reject(cand, load)
             if why is None:
                 return Search(load, entries)
             if len(entries) < explain.MAX_NOTE_TARGETS:

@@ -1,4 +1,4 @@
-# Joins the operator's-day migrations (0007, 0008) with the other branches' (0007_merge).
+# Joins the migrations of the branches merged after 0007_merge: operator's day (0007, 0008) and bounds (0007).
 
 from django.db import migrations
 
@@ -8,6 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("automigrate", "0007_merge"),
         ("automigrate", "0008_webhooks_and_counters"),
+        ("automigrate", "0007_outside_timeouts_start_intent"),
     ]
 
     operations = []

@@ -2,6 +2,8 @@ from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
 from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
+from automigrate.models.outside import OutsideTimeout
+from automigrate.models.placement import BlackoutWindow, PlacementGroup
 from automigrate.models.platforms import PlatformSession
 from automigrate.models.preferences import UserPreference
 from automigrate.models.rules import MigrationRule
@@ -9,6 +11,7 @@ from automigrate.models.telemetry import MetricCounter
 from automigrate.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "BlackoutWindow",
     "Event",
     "Guest",
     "GuestSample",
@@ -19,6 +22,8 @@ __all__ = [
     "MigrationBatch",
     "MigrationLock",
     "MigrationRule",
+    "OutsideTimeout",
+    "PlacementGroup",
     "PlatformSession",
     "SourceCounters",
     "UserPreference",

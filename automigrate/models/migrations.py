@@ -55,7 +55,12 @@ class Migration(models.Model):
     score = models.FloatField(default=0, help_text="the guest's score on the source, in the rule metric's unit")
     target_score = models.FloatField(default=0, help_text="the target's projected value after the move")
     requested_at = models.DateTimeField(default=timezone.now)
+    # The intent, recorded (claimed pending → migrating, database clock) before the driver is asked.
     started_at = models.DateTimeField(null=True, blank=True)
+    # When the driver accepted the start. Still empty after started_at: the start is in progress, or
+    # the process asking died before recording the answer (the watcher then asks the driver, by the
+    # migration's id, instead of starting it again).
+    start_confirmed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     driver_ref = models.CharField(max_length=200, blank=True, help_text="the driver's id of this migration")

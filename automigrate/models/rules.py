@@ -11,6 +11,7 @@ from automigrate.models.bounds import (
     threshold_problem,
     validate_period_seconds,
 )
+from automigrate.models.placement import validate_windows
 from automigrate.units import MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS, format_period, format_size
 
 
@@ -43,6 +44,11 @@ class MigrationRule(models.Model):
         help_text="only these VMs may be moved (empty: any VM)",
     )
     enabled = models.BooleanField(default=True)
+    # Empty: any time (global blackouts aside).
+    allowed_windows = models.CharField(
+        max_length=500, blank=True, validators=[validate_windows],
+        help_text="when this rule may migrate, in the cluster time zone, e.g. 'Mon-Fri 22:00-06:00' (empty: any time)",
+    )
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.AUTOMATIC)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -16,6 +16,7 @@ from automigrate.platforms.base import (
 PLATFORMS = {
     "simulator": "automigrate.platforms.simulator.SimulatorPlatform",
     "proxmox": "automigrate.platforms.proxmox.ProxmoxPlatform",
+    "openstack": "automigrate.platforms.openstack.OpenStackPlatform",
     "libvirt": "automigrate.platforms.libvirt.LibvirtPlatform",
     "cloudpods": "automigrate.platforms.cloudpods.CloudpodsPlatform",
 }

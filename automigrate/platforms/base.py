@@ -17,6 +17,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+# "zone:<name>" on a host is the boundary the engine keeps guests within (services/snapshot.py):
+# an OpenStack availability zone, or a label an admin sets by hand.
+ZONE_LABEL = "zone:"
+
 
 class PlatformError(Exception):
     """The platform refused or could not answer; the message says why, in one line."""
@@ -32,6 +36,7 @@ class InventoryHost:
     cpu_arch: str = "x86_64"
     # False: disabled on the platform (kept, but neither source nor target).
     enabled: bool = True
+    labels: tuple[str, ...] = ()  # only labels with the platform's host_label_prefixes, e.g. ("zone:az1",)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class Platform(ABC):
     # Whether read_inventory describes the cluster (False: the database *is* the inventory,
     # as for the simulator and for hosts registered by hand or by /write).
     has_inventory: bool = True
+    # Host labels with these prefixes are this platform's: each sync replaces them with what it
+    # reports now (leaving an aggregate drops its label); every other host label is the admin's.
+    host_label_prefixes: tuple[str, ...] = ()
 
     @abstractmethod
     def read_inventory(self) -> PlatformInventory:

@@ -41,7 +41,7 @@ from automigrate.engine import lifecycle, plan, why_not
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Guest, Host, MigrationBatch, MigrationRule
-from automigrate.services import execution, inventory, lock, telemetry
+from automigrate.services import execution, inventory, lock, telemetry, windows
 from automigrate.services.events import new_event, record_event, record_events
 from automigrate.services.snapshot import ClusterView, build_view
 
@@ -54,6 +54,7 @@ MIGRATING = "migrating"
 SKIP = "skip"  # fired while another rule's batch held the lock
 BUSY = "busy"  # fired again while its own batch is still running
 DISABLED = "disabled"
+OUTSIDE_WINDOW = "outside_window"  # would migrate, but a blackout or the rule's windows forbid it now
 
 # Decisions that did nothing are recorded only when they change; never as a reminder.
 _ONLY_ON_CHANGE = frozenset({NOT_TRIGGERED, SETTLING, BUSY})
@@ -94,12 +95,15 @@ def evaluate_rule(rule: MigrationRule, user=None, *, now: datetime | None = None
     Counted for /metrics: by result, with its duration (services.telemetry).
     """
     started = time.monotonic()
-    evaluation = _evaluate(rule, user, now or timezone.now())
+    evaluation = _evaluate(rule, user, now)
     telemetry.evaluation(evaluation.result, time.monotonic() - started)
     return evaluation
 
 
-def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
+def _evaluate(rule: MigrationRule, user, now: datetime | None) -> Evaluation:
+    # The window ends at the app's now; execution (lock, deadlines) keeps the database's clock
+    # unless a time was given.
+    given, now = now, now or timezone.now()
     if not rule.enabled:
         return Evaluation(rule, DISABLED, "rule is disabled: nothing evaluated")
     automatic = rule.mode == MigrationRule.Mode.AUTOMATIC
@@ -129,9 +133,13 @@ def _evaluate(rule: MigrationRule, user, now: datetime) -> Evaluation:
     elif not result.moves:
         evaluation = Evaluation(rule, FIND_RESULT_FAIL, f"{_firing_text(result)} but nothing can move", result)
     elif automatic:
-        evaluation = _execute(rule, result.moves, result, stale, user, now, firing_text=_firing_text(result))
+        gate = windows.state(rule, now)
+        if gate.open:
+            evaluation = _execute(rule, result.moves, result, stale, user, given, firing_text=_firing_text(result))
+        else:
+            evaluation = _outside_window(rule, result, gate)
     else:
-        evaluation = _recommend(rule, result, stale)
+        evaluation = _recommend(rule, result, stale, windows.state(rule, now))
     if view.ignored and evaluation.decision is not None:
         notes = {**evaluation.decision.notes, "ignored_samples": view.ignored}
         evaluation.decision = replace(evaluation.decision, notes=notes)
@@ -149,9 +157,15 @@ class ApprovalError(ValueError):
     """A recommendation that cannot be approved; the message says why, in one line."""
 
 
-def approve_recommendation(event: Event, user, *, now: datetime | None = None) -> Evaluation:
-    """Execute the moves of a ``recommend`` event through the same path as automatic mode."""
-    now = now or timezone.now()
+def approve_recommendation(
+    event: Event, user, *, now: datetime | None = None, override_window: bool = False
+) -> Evaluation:
+    """Execute the moves of a ``recommend`` event through the same path as automatic mode.
+
+    Outside the rule's windows (or in a blackout) only with ``override_window``,
+    which the approve event records.
+    """
+    given, now = now, now or timezone.now()
     if event.action != Event.Action.RECOMMEND:
         raise ApprovalError(f"event #{event.pk} is a {event.action} event: only recommend events can be approved")
     # By id: the event keeps a deleted rule's id, and event.rule would raise for it.
@@ -160,6 +174,11 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
         raise ApprovalError(f"the rule {event.rule_name} of recommendation #{event.pk} was deleted")
     if _approved(event):
         raise ApprovalError(f"recommendation #{event.pk} was already approved")
+    gate = windows.state(rule, now)
+    if not gate.open and not override_window:
+        raise ApprovalError(f"recommendation #{event.pk} not approved: {gate.text}; an operator may override"
+                            " the window explicitly")
+    overridden = {} if gate.open else {"window_override": gate.text}
     recommended = [Move(**item["move"]) for item in event.notes.get("moves", [])]
     if not recommended:
         raise ApprovalError(f"recommendation #{event.pk} has no moves")
@@ -173,6 +192,8 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
     summary += f" ({_moves_text(moves)})"
     if dropped:
         summary += f"; dropped as no longer planned: {_moves_text(dropped)}"
+    if overridden:
+        summary += f"; window overridden ({gate.text})"
     approvals: list[Event] = []
 
     def approve_under_the_lock(batch: MigrationBatch) -> None:
@@ -184,12 +205,12 @@ def approve_recommendation(event: Event, user, *, now: datetime | None = None) -
         approvals.append(record_event(
             Event.Action.APPROVE, f"{summary}; batch #{batch.pk}", rule=rule, user=user,
             notes={"recommendation": event.pk, "batch": batch.pk,
-                   "dropped": [f"{m.guest} {m.source} → {m.target}" for m in dropped]},
+                   "dropped": [f"{m.guest} {m.source} → {m.target}" for m in dropped], **overridden},
         ))
 
     # The approve event is written only once a batch holds the lock: a refused
     # approval leaves the recommendation approvable.
-    started = execution.start_batch(rule, moves, user=user, now=now, on_locked=approve_under_the_lock)
+    started = execution.start_batch(rule, moves, user=user, now=given, on_locked=approve_under_the_lock)
     if started.lock_busy:
         raise ApprovalError(f"recommendation #{event.pk} not approved: {_holder_text(started.blocked_by)} holds"
                             " the migration lock; try again when it finishes")
@@ -263,7 +284,7 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
     if worst:
         summary += f" (worst: {worst[0]} at {fmt_value(rule.metric, worst[1])})"
     summary += _stale_text(stale)
-    key = "not_triggered:" + ",".join(stale.get("hosts", []))
+    key = "not_triggered:" + ",".join(stale.get("hosts", [])) + ("+source_error" if stale.get("source_error") else "")
     decision = _Decision(Event.Action.NOT_TRIGGERED, summary, {"stale": stale}, key)
     return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
 
@@ -276,12 +297,13 @@ def _source_failed(rule: MigrationRule, view: ClusterView, stale: dict) -> Evalu
     return Evaluation(rule, NOT_TRIGGERED, summary, decision=_Decision(Event.Action.NOT_TRIGGERED, summary, notes, key))
 
 
-def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
+def _recommend(rule: MigrationRule, result: Plan, stale: dict, gate: windows.WindowState) -> Evaluation:
+    when = "approve to execute" if gate.open else f"{gate.text}: approving now needs an explicit window override"
     unrelieved = sorted({failure.host for failure in result.failures})
     partial = f"; partial: leaves {_names(unrelieved)} past the threshold (see find_result_fail)" if unrelieved else ""
     summary = (
         f"{_firing_text(result)}: recommend {len(result.moves)} move{'s' if len(result.moves) != 1 else ''}"
-        f" ({_moves_text(result.moves)}){partial}; approve to execute{_stale_text(stale)}"
+        f" ({_moves_text(result.moves)}){partial}; {when}{_stale_text(stale)}"
     )
     ids = _platform_ids(result.moves)
     notes = {
@@ -289,13 +311,25 @@ def _recommend(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation:
         "triggered": result.triggered,
         "unrelieved": unrelieved,
         "stale": stale,
+        **({} if gate.open else {"window": gate.to_dict()}),
     }
     key = "recommend:" + ";".join(f"{m.guest}:{m.source}>{m.target}" for m in result.moves)
     return Evaluation(rule, RECOMMEND, summary, result, decision=_Decision(Event.Action.RECOMMEND, summary, notes, key))
 
 
+def _outside_window(rule: MigrationRule, result: Plan, gate: windows.WindowState) -> Evaluation:
+    """Fired with moves to make, but not now: recorded once per closed window, nothing moves."""
+    n = len(result.moves)
+    summary = (f"{_firing_text(result)}: would migrate {n} guest{'s' if n != 1 else ''}"
+               f" ({_moves_text(result.moves)}), but {gate.text}")
+    notes = {"reason": OUTSIDE_WINDOW, "window": gate.to_dict(), "window_key": gate.key,
+             "would_move": [_move_notes(move) for move in result.moves]}
+    return Evaluation(rule, OUTSIDE_WINDOW, summary, result,
+                      decision=_Decision(Event.Action.SKIP, summary, notes, gate.key))
+
+
 def _execute(
-    rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime,
+    rule: MigrationRule, moves: list[Move], result: Plan | None, stale: dict, user, now: datetime | None,
     *, firing_text: str,
 ) -> Evaluation:
     """Hand moves to execution; a busy lock becomes a ``skip`` decision naming the batch that holds it."""
@@ -399,7 +433,11 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
                                                           for f in failures)))
     key = " + ".join(keys)
     # A started batch is an action, always recorded; the failures beside it are part of that record.
-    if evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
+    if evaluation.result == OUTSIDE_WINDOW:
+        # Once per closed window, whatever else was written meanwhile.
+        if Event.objects.filter(rule_ref=rule.pk, notes__window_key=decision.notes["window_key"]).exists():
+            return
+    elif evaluation.result != MIGRATING and _suppressed(rule, key, evaluation.result, now):
         return
     # One id for the events of one evaluation, to read them together.
     marks = {"fingerprint": key, "evaluation": uuid.uuid4().hex}
@@ -453,6 +491,11 @@ def _stale(result: Plan, view: ClusterView) -> dict:
 
 
 def _stale_text(stale: dict) -> str:
+    source = f"; {stale['source_error']}, so this round has no metrics from it" if stale.get("source_error") else ""
+    return source + _fresh_text(stale)
+
+
+def _fresh_text(stale: dict) -> str:
     parts = []
     if stale.get("hosts"):
         parts.append(f"hosts {_names(stale['hosts'])}")

@@ -10,28 +10,42 @@ current state (``pending → migrating``, ``migrating → succeeded``...), so tw
 watchers running at once, or a watcher and an evaluation, never both act on
 the same migration nor write its event twice. Nothing lives in process
 memory: a restarted worker finds every in-flight migration in the database.
+
+Nothing outside can stall it. Every driver call is bounded (drivers.bounded);
+the watcher judges each migration's deadline *before* asking the driver, so a
+migration is timed out on time even when its driver never answers, and the
+cancel that follows runs in the background. Deadlines and the lock's lease
+are written and judged by the database's clock (services/clock.py).
+
+A start is recorded before the driver is asked: the claim ``pending →
+migrating`` stores ``started_at`` and the deadline, then the driver is called
+with the migration's id as idempotency key, then ``start_confirmed_at``. A
+process that dies in between leaves a migration claimed but unconfirmed; the
+watcher asks the driver about it (``poll`` by that key) and never starts it again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, Value, When
-from django.utils import timezone
 
 from automigrate import drivers
+from automigrate.bounded import CallTimedOut, call_bounded
 from automigrate.drivers.base import FAILED, RUNNING, SUCCEEDED, DriverError, MigrationDriver
+from automigrate.drivers.bounded import BoundedDriver, call_timeout
 from automigrate.engine import lifecycle
 from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import Move
 from automigrate.models import Event, Guest, Host, Migration, MigrationBatch, MigrationRule
-from automigrate.services import lock, schedule
+from automigrate.services import clock, lock, schedule
 from automigrate.services.events import record_event
 
 log = logging.getLogger(__name__)
@@ -111,8 +125,8 @@ def _valid_moves(moves: Sequence[Move]) -> tuple[list[tuple[Move, Guest, Host, H
 
 
 def start_batch(
-    rule: MigrationRule, moves: Sequence[Move], *, user=None, now: datetime | None = None,
-    on_locked: Callable[[MigrationBatch], None] | None = None,
+    rule: MigrationRule | None, moves: Sequence[Move], *, user=None, now: datetime | None = None,
+    on_locked: Callable[[MigrationBatch], None] | None = None, name: str = "",
 ) -> BatchStart:
     """Take the global lock for a new batch of ``moves`` and start what the caps allow.
 
@@ -122,8 +136,11 @@ def start_batch(
     won, in the same transaction and before any migration starts: if it
     raises, the batch and the lock are rolled back and the error propagates
     (an approval uses it to check and record itself under the lock).
+    ``now`` None: the database's clock (lease, deadlines).
+    A batch of no rule (maintenance evacuation, group repair) passes
+    ``rule=None`` and a ``name`` such as ``maintenance:h3``.
     """
-    now = now or timezone.now()
+    given, now = now, now or clock.db_now()
     # Resolve the driver before taking the lock: a misconfigured one must not hold it for a lease.
     driver = drivers.get_driver()
     valid, dropped = _valid_moves(moves)
@@ -131,10 +148,10 @@ def start_batch(
         return BatchStart(dropped=dropped)
     with transaction.atomic():
         batch = MigrationBatch.objects.create(
-            rule=rule, rule_name=rule.name, started_at=now,
+            rule=rule, rule_name=rule.name if rule is not None else name, started_at=now,
             hosts=sorted({move.source for move, *_ in valid}),
         )
-        acquired = lock.acquire(batch, now)
+        acquired = lock.acquire(batch, given)
         if acquired.won:
             if acquired.previous_batch_id:
                 _expire(acquired.previous_batch_id, batch, now)
@@ -154,7 +171,7 @@ def start_batch(
     if not acquired.won:
         blocker = MigrationBatch.objects.filter(pk=acquired.previous_batch_id).first()
         return BatchStart(lock_busy=True, blocked_by=blocker, dropped=dropped)
-    started = advance_batch(batch, user=user, now=now, driver=driver)
+    started = advance_batch(batch, user=user, now=given, driver=driver)
     return BatchStart(batch=batch, dropped=dropped, started=started)
 
 
@@ -201,8 +218,8 @@ def advance_batch(
     Only while the batch holds the lock: a batch read before another took over
     its expired lease must not start anything (renewing also proves it holds it).
     """
-    now = now or timezone.now()
-    if not lock.renew(batch.pk, now):
+    given, now = now, now or clock.db_now()
+    if not lock.renew(batch.pk, given):
         return 0
     pending = list(
         batch.migrations.filter(state=Migration.State.PENDING)
@@ -217,61 +234,135 @@ def advance_batch(
         [_Slot(m, m.source_id, m.target_id) for m in pending], len(in_flight), by_host,
         int(_conf("MAX_IN_FLIGHT")), int(_conf("MAX_IN_FLIGHT_PER_HOST")),
     )
-    driver = driver or drivers.get_driver()
+    driver = drivers.bounded(driver or drivers.get_driver())
     started = 0
     for slot in admitted:
-        outcome = _start_one(slot.migration, driver, user, now)
-        if outcome is False:
+        outcome = _start_one(slot.migration, driver, user, given)
+        if outcome is False or outcome is UNANSWERED:
             _abandon(batch, slot.migration, now)
             break
         started += bool(outcome)
     return started
 
 
-def _start_one(migration: Migration, driver: MigrationDriver, user, now: datetime) -> bool | None:
-    """True if started, False if the driver refused, None if another worker got to it first."""
-    deadline = now + timedelta(seconds=timeout_seconds(migration.guest.vmem_size))
+# _start_one's answer when driver.start did not answer within its bound.
+UNANSWERED = "unanswered"
+
+
+def _start_one(migration: Migration, driver: BoundedDriver, user, given: datetime | None) -> bool | str | None:
+    """True if started, False if the driver refused, None if another worker got to it first.
+
+    UNANSWERED if ``start`` did not answer within its bound: the platform may or may
+    not have started it, so the migration stays claimed (unconfirmed) and the watcher
+    asks the driver about it by its id until its deadline decides.
+
+    The intent (state, started_at, deadline, by the database's clock unless ``given``) is
+    claimed before the driver is called; only then is the driver asked, with the migration's
+    id as idempotency key.
+    """
+    limit = timeout_seconds(migration.guest.vmem_size)
     claimed = Migration.objects.filter(pk=migration.pk, state=Migration.State.PENDING).update(
-        state=Migration.State.MIGRATING, started_at=now, deadline_at=deadline
+        state=Migration.State.MIGRATING, started_at=clock.at(given), deadline_at=clock.at(given, limit)
     )
     if not claimed:
         return None
-    migration.state, migration.started_at, migration.deadline_at = Migration.State.MIGRATING, now, deadline
+    migration.state = Migration.State.MIGRATING
+    migration.started_at, migration.deadline_at = Migration.objects.filter(pk=migration.pk).values_list(
+        "started_at", "deadline_at"
+    ).get()
+    asked_to_start = False
     try:
         problem = driver.precheck(migration)
         if problem:
             raise DriverError(problem)
-        ref = driver.start(migration, now)
+        asked_to_start = True
+        ref = driver.start(migration, migration.started_at)
     except Exception as exc:  # a driver bug must not leave the migration claimed forever
         if not isinstance(exc, DriverError):
             log.exception("driver %s crashed starting migration #%s", driver.name, migration.pk)
         error = str(exc) or exc.__class__.__name__
+        if asked_to_start and isinstance(exc, CallTimedOut):
+            Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(error=error)
+            migration.error = error
+            return UNANSWERED
         Migration.objects.filter(pk=migration.pk).update(
-            state=Migration.State.FAILED, finished_at=now, error=error
+            state=Migration.State.FAILED, finished_at=clock.at(given), error=error
         )
         migration.state, migration.error = Migration.State.FAILED, error
         return False
-    # All or nothing: the driver's reference, the guest's status and the event.
-    with transaction.atomic():
-        Migration.objects.filter(pk=migration.pk).update(driver_ref=ref)
-        Guest.objects.filter(pk=migration.guest_id).update(status=Guest.Status.MIGRATING)
-        _event(
-            Event.Action.MIGRATING, migration, user,
-            f"{_who(migration)} migrating {migration.source.name} → {migration.target.name}"
-            f" (score {_score(migration, migration.score)}, target at"
-            f" {_score(migration, migration.notes['target_host']['score'])}); timeout"
-            f" {timeout_seconds(migration.guest.vmem_size):.0f} s",
-        )
+    _confirm_start(migration, ref, user, given)
     return True
 
 
+@transaction.atomic
+def _confirm_start(migration: Migration, ref: str, user, given: datetime | None, *, resumed: bool = False) -> bool:
+    """All or nothing: the driver's reference, the confirmation, the guest's status and the event."""
+    confirmed = Migration.objects.filter(
+        pk=migration.pk, state=Migration.State.MIGRATING, start_confirmed_at__isnull=True
+    ).update(driver_ref=ref or migration.driver_ref, start_confirmed_at=clock.at(given))
+    if not confirmed:
+        return False
+    Guest.objects.filter(pk=migration.guest_id).update(status=Guest.Status.MIGRATING)
+    how = (
+        "; resumed: its start was requested before a restart and the driver reports it running"
+        if resumed else ""
+    )
+    _event(
+        Event.Action.MIGRATING, migration, user,
+        f"{_who(migration)} migrating {migration.source.name} → {migration.target.name}"
+        f" (score {_score(migration, migration.score)}, target at"
+        f" {_score(migration, migration.notes['target_host']['score'])}); timeout"
+        f" {_limit_seconds(migration):.0f} s{how}",
+    )
+    return True
+
+
+def _limit_seconds(migration: Migration) -> float:
+    """The time this migration was given, from its stored deadline (not today's settings)."""
+    if migration.deadline_at and migration.started_at:
+        return (migration.deadline_at - migration.started_at).total_seconds()
+    return timeout_seconds(migration.guest.vmem_size)
+
+
+def _cancel_in_background(driver: MigrationDriver, migration: Migration) -> None:
+    """Best effort, never waited for: ask the driver to stop ``migration``, bounded, in a daemon thread.
+
+    The thread only talks to the driver; it writes nothing (a late answer has nobody to tell).
+    """
+    inner = driver.inner if isinstance(driver, BoundedDriver) else driver
+    if inner.bounded_by_database:
+        try:
+            inner.cancel(migration)
+        except Exception:
+            log.exception("driver %s failed cancelling migration #%s", inner.name, migration.pk)
+        return
+
+    def cancel() -> None:
+        try:
+            call_bounded(inner.cancel, migration, seconds=call_timeout("cancel"), what="driver cancel",
+                         key=(id(type(inner)), "cancel", migration.pk))
+        except CallTimedOut as exc:
+            log.warning("migration #%s: %s", migration.pk, exc)
+        except Exception:
+            log.exception("driver %s failed cancelling migration #%s", inner.name, migration.pk)
+
+    threading.Thread(target=cancel, name=f"cancel migration {migration.pk}", daemon=True).start()
+
+
 def _abandon(batch: MigrationBatch, refused: Migration, now: datetime) -> None:
-    """A refused start aborts the rest of the batch, as in the reference."""
+    """A refused (or unanswered) start aborts the rest of the batch, as in the reference."""
+    unanswered = refused.state == Migration.State.MIGRATING
+    what = (
+        f"{refused.error}; the watcher asks the driver about it until its deadline"
+        f" ({_limit_seconds(refused):.0f} s after the start) and times it out then"
+        if unanswered else f"refused: {refused.error}"
+    )
     # One transaction: cancelled migrations, an aborted batch and the event that explains them.
     with transaction.atomic():
         abandoned = Migration.objects.filter(batch=batch, state=Migration.State.PENDING).update(
             state=Migration.State.CANCELLED, finished_at=now,
-            error=f"abandoned: the migration of {refused.guest.name} was refused",
+            error=f"abandoned: the migration of {refused.guest.name} was"
+            f" {'not answered' if unanswered else 'refused'}",
         )
         MigrationBatch.objects.filter(pk=batch.pk, state=MigrationBatch.State.RUNNING).update(
             state=MigrationBatch.State.ABORTED
@@ -279,7 +370,7 @@ def _abandon(batch: MigrationBatch, refused: Migration, now: datetime) -> None:
         batch.state = MigrationBatch.State.ABORTED
         _event(
             Event.Action.MIGRATE_ERROR, refused, None,
-            f"{_who(refused)}: migration {refused.source.name} → {refused.target.name} refused: {refused.error};"
+            f"{_who(refused)}: migration {refused.source.name} → {refused.target.name} {what};"
             f" batch #{batch.pk} abandoned ({abandoned} waiting migration{'s' if abandoned != 1 else ''} cancelled)",
             error=refused.error,
         )
@@ -304,75 +395,110 @@ class WatchReport:
 
 
 def watch_migrations(now: datetime | None = None) -> WatchReport:
-    """Poll every in-flight migration, start waiting ones, end finished batches.
+    """Judge every in-flight migration, start waiting ones, end finished batches.
 
     Reads everything from the database, so it resumes whatever a dead worker
-    left behind. Safe to run concurrently with itself.
+    left behind. Safe to run concurrently with itself. ``now`` None: the
+    database's clock. A driver that never answers costs each migration at most
+    one poll bound per pass, and none once its deadline has passed.
     """
-    now = now or timezone.now()
+    given, now = now, now or clock.db_now()
     report = WatchReport()
-    driver = drivers.get_driver()
+    driver = drivers.bounded(drivers.get_driver())
     in_flight = Migration.objects.filter(state=Migration.State.MIGRATING).select_related(
         "guest", "source", "target", "rule", "batch"
     )
     for migration in in_flight:
-        outcome = _check_one(migration, driver, now)
+        outcome = _check_one(migration, driver, now, given)
         if outcome:
             setattr(report, outcome, getattr(report, outcome) + 1)
     for batch in MigrationBatch.objects.filter(finished_at__isnull=True).select_related("rule"):
         if batch.state == MigrationBatch.State.RUNNING:
-            report.started += advance_batch(batch, now=now, driver=driver)
+            report.started += advance_batch(batch, now=given, driver=driver)
         if batch.migrations.filter(state__in=ACTIVE).exists():
-            lock.renew(batch.pk, now)
-        elif finish_batch(batch, now):
+            lock.renew(batch.pk, given)
+        elif finish_batch(batch, given):
             report.batches_finished += 1
     _release_orphaned_lock()
     return report
 
 
-def _check_one(migration: Migration, driver: MigrationDriver, now: datetime) -> str | None:
+def _check_one(migration: Migration, driver: BoundedDriver, now: datetime, given: datetime | None) -> str | None:
+    # The deadline first: a driver that never answers must not keep a migration past it.
+    if _overdue(migration, now):
+        return _time_out(migration, driver, given)
+    if not (migration.start_confirmed_at or migration.driver_ref) and _start_may_be_running(migration, now):
+        return None  # another worker is inside driver.start right now: its answer decides
     try:
         result = driver.poll(migration, now)
-    except Exception:  # a flaky driver: keep polling until the deadline decides
-        log.exception("driver %s failed polling migration #%s", driver.name, migration.pk)
+    except DriverError as exc:  # includes a poll past its bound: keep polling until the deadline decides
+        _note_poll_error(migration, str(exc))
         result = None
-    if result is not None and result.progress is not None and result.status not in (SUCCEEDED, FAILED):
+    except Exception as exc:  # a flaky driver: the same
+        log.exception("driver %s failed polling migration #%s", driver.name, migration.pk)
+        _note_poll_error(migration, f"driver poll failed: {exc.__class__.__name__}: {exc}")
+        result = None
+    if result is None:
+        # The poll may have taken its whole bound: look at the deadline again, on the clock.
+        return _time_out(migration, driver, given) if _overdue(migration, given or clock.db_now()) else None
+    if migration.error:
+        Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(error="")
+        migration.error = ""
+    if result.progress is not None and result.status not in (SUCCEEDED, FAILED):
         Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(progress=result.progress)
-    if result is not None and result.status == SUCCEEDED:
+    if result.status == SUCCEEDED:
         if result.host_name and result.host_name != migration.target.name:
             return _fail(migration, now, f"the guest ended on {result.host_name} instead of {migration.target.name}",
                          host_name=result.host_name)
         return _succeed(migration, now)
-    if result is not None and result.status == FAILED:
+    if result.status == FAILED:
         return _fail(migration, now, result.error or "the driver reported a failure", host_name=result.host_name)
-    if migration.deadline_at is not None and now >= migration.deadline_at:
-        settled = _cancel(migration, driver, now)
-        if settled is not None and settled.status == SUCCEEDED and settled.host_name in (None, migration.target.name):
-            return _succeed(migration, now)  # it finished before the cancel took: that is the outcome
-        limit = timeout_seconds(migration.guest.vmem_size)
-        return _fail(
-            migration, now,
-            f"timed out after {limit:.0f} s (limit for {migration.guest.vmem_size / 1024:.1f} GiB of memory)",
-            state=Migration.State.TIMED_OUT,
-            host_name=settled.host_name if settled is not None and settled.status != RUNNING else None,
-        )
+    if result.status == RUNNING and not (migration.start_confirmed_at or migration.driver_ref):
+        # Started by a process that died before recording it: adopt it, never start it again.
+        _confirm_start(migration, "", None, given, resumed=True)
     return None
 
 
-def _cancel(migration: Migration, driver: MigrationDriver, now: datetime):
-    """Cancel a timed-out migration, then ask once where it settled (None: unknown)."""
-    try:
-        driver.cancel(migration)
-        return driver.poll(migration, now)
-    except Exception:
-        log.exception("driver %s failed cancelling migration #%s", driver.name, migration.pk)
-        return None
+def _overdue(migration: Migration, now: datetime) -> bool:
+    return migration.deadline_at is not None and now >= migration.deadline_at
 
 
-def _claim_end(migration: Migration, state: str, now: datetime, error: str = "") -> bool:
-    return Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(
-        state=state, finished_at=now, error=error
-    ) == 1
+def _start_may_be_running(migration: Migration, now: datetime) -> bool:
+    """Whether a worker may still be waiting on driver.start for this claimed, unconfirmed migration."""
+    if migration.started_at is None:
+        return True
+    window = call_timeout("precheck") + call_timeout("start") + float(_conf("WATCH_INTERVAL_SECONDS"))
+    return (now - migration.started_at).total_seconds() < window
+
+
+def _note_poll_error(migration: Migration, error: str) -> None:
+    """Kept on the in-flight migration (the migrations page shows it) and repeated by its timeout event."""
+    log.warning("migration #%s: %s", migration.pk, error)
+    if migration.error != error:
+        Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING).update(error=error)
+        migration.error = error
+
+
+def _time_out(migration: Migration, driver: BoundedDriver, given: datetime | None) -> str | None:
+    """Past its deadline: timed out now, whatever the driver says or doesn't; the cancel runs in the background.
+
+    The text comes from the migration's stored start and deadline, not from today's settings.
+    """
+    gib = migration.guest.vmem_size / 1024
+    error = f"timed out after {_limit_seconds(migration):.0f} s (limit for {gib:.1f} GiB of memory)"
+    if migration.error:
+        error += f"; {migration.error}"
+    outcome = _fail(migration, given, error, state=Migration.State.TIMED_OUT)
+    if outcome:
+        _cancel_in_background(driver, migration)
+    return outcome
+
+
+def _claim_end(migration: Migration, state: str, now: datetime | None, error: str = "") -> bool:
+    claim = Migration.objects.filter(pk=migration.pk, state=Migration.State.MIGRATING)
+    if state == Migration.State.TIMED_OUT:
+        claim = claim.filter(deadline_at__lte=clock.at(now))  # judged again, by the database, in the claim
+    return claim.update(state=state, finished_at=clock.at(now), error=error) == 1
 
 
 @transaction.atomic
@@ -384,7 +510,7 @@ def _succeed(migration: Migration, now: datetime) -> str | None:
         host=migration.target_id, status=Guest.Status.RUNNING,
         last_migrated_at=now, last_migrated_from=migration.source_id,
     )
-    seconds = (now - migration.started_at).total_seconds() if migration.started_at else 0.0
+    seconds = max(0.0, (now - migration.started_at).total_seconds()) if migration.started_at else 0.0
     _event(
         Event.Action.MIGRATE_SUCCESS, migration, None,
         f"{_who(migration)} migrated {migration.source.name} → {migration.target.name} in {seconds:.0f} s",
@@ -394,7 +520,7 @@ def _succeed(migration: Migration, now: datetime) -> str | None:
 
 @transaction.atomic
 def _fail(
-    migration: Migration, now: datetime, error: str, *, state: str = Migration.State.FAILED,
+    migration: Migration, now: datetime | None, error: str, *, state: str = Migration.State.FAILED,
     host_name: str | None = None,
 ) -> str | None:
     # Atomic for the same reason as _succeed: the claim, the guest and the event stand or fall together.
@@ -423,7 +549,7 @@ def finish_batch(batch: MigrationBatch, now: datetime | None = None) -> bool:
     decided by the database row, not by ``batch`` as read earlier: another
     worker may have aborted it since.
     """
-    now = now or timezone.now()
+    now = now or clock.db_now()
     ended = MigrationBatch.objects.filter(pk=batch.pk, finished_at__isnull=True).update(
         state=Case(
             When(state=MigrationBatch.State.ABORTED, then=Value(MigrationBatch.State.ABORTED)),

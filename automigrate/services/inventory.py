@@ -63,11 +63,15 @@ def sync_inventory(platform: Platform | None = None) -> SyncReport:
     try:
         inventory = call_bounded(platform.read_inventory, seconds=seconds, what=f"{platform.name} inventory")
     except (PlatformError, CallTimedOut) as exc:
+        if isinstance(exc, CallTimedOut):
+            from automigrate.services import outside
+
+            outside.note_timeout("platform", f"{platform.name} inventory", str(exc))
         report.error = f"inventory not read: {exc}"
         _record_read_outcome(platform.name, report.error)
         return report
     with transaction.atomic():
-        hosts = _apply_hosts(inventory, report)
+        hosts = _apply_hosts(inventory, report, platform.host_label_prefixes)
         _apply_guests(inventory, hosts, report)
         _record_read_outcome(platform.name, "")
     return report
@@ -92,7 +96,7 @@ def _record_read_outcome(platform_name: str, error: str) -> None:
                      notes={"platform": platform_name, "read": "ok"})
 
 
-def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, Host]:
+def _apply_hosts(inventory: PlatformInventory, report: SyncReport, prefixes: tuple[str, ...] = ()) -> dict[str, Host]:
     """Hosts as the platform has them; returns external_id -> Host for every host it named."""
     existing = list(Host.objects.all())
     by_external = {h.external_id: h for h in existing if h.external_id}
@@ -102,7 +106,7 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
         host = by_external.get(item.external_id) or by_name.get(item.name)
         if host is None:
             host = Host.objects.create(
-                external_id=item.external_id, **{f: getattr(item, f) for f in HOST_FIELDS}
+                external_id=item.external_id, labels=sorted(item.labels), **{f: getattr(item, f) for f in HOST_FIELDS}
             )
             report.add("host", host.name, "new")
         else:
@@ -111,6 +115,10 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
                 changed.append("external_id")
             for f in changed:
                 setattr(host, f, getattr(item, f))
+            labels = _host_labels(host.labels, item.labels, prefixes)
+            if labels != sorted(host.labels or ()):
+                host.labels = labels
+                changed.append("labels")
             if changed:
                 host.save(update_fields=[*changed, "updated_at"])
                 report.add("host", host.name, "updated " + ", ".join(changed))
@@ -126,6 +134,12 @@ def _apply_hosts(inventory: PlatformInventory, report: SyncReport) -> dict[str, 
         if host.external_id and host.external_id not in named and host.status == Host.Status.ONLINE:
             _set_host_status(host, Host.Status.OFFLINE, "no longer reported by the platform", report)
     return seen
+
+
+def _host_labels(current: list | None, reported: tuple[str, ...], prefixes: tuple[str, ...]) -> list[str]:
+    """The admin's labels as they are, the platform's (its ``prefixes``) as reported now."""
+    own = [label for label in current or () if not (prefixes and label.startswith(prefixes))]
+    return sorted({*own, *reported})
 
 
 def _set_host_status(host: Host, status: str, why: str, report: SyncReport) -> None:

@@ -8,18 +8,22 @@ serialized. The affected row count tells the caller whether it won, so there
 is no check-then-write race across processes or machines. The lease bounds how
 long a dead holder can keep the lock; the watcher renews it while a batch is
 alive.
+
+Every time in here is the database's (``clock.at``): the lock is shared by
+machines whose own clocks may disagree, so the lease is written and judged by
+the one clock they all share. An explicit ``now`` (tests, replays) is used as given.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
 from automigrate.models import MigrationBatch, MigrationLock
+from automigrate.services import clock
 
 LOCK_ID = MigrationLock.SINGLETON_ID
 
@@ -37,15 +41,14 @@ class Acquired:
 
 def acquire(batch: MigrationBatch, now: datetime | None = None) -> Acquired:
     """Try to give the lock to ``batch``; run this inside the transaction that created the batch."""
-    now = now or timezone.now()
     # Without its row the UPDATE below matches nothing and every batch would look refused.
     MigrationLock.objects.get_or_create(pk=LOCK_ID)
     previous = MigrationLock.objects.filter(pk=LOCK_ID).values_list("batch_id", flat=True).first()
     won = MigrationLock.objects.filter(pk=LOCK_ID).filter(
-        Q(batch__isnull=True) | Q(lease_expires_at__lt=now)
+        Q(batch__isnull=True) | Q(lease_expires_at__lt=clock.at(now))
     ).update(
-        batch=batch, holder=batch.rule_name, acquired_at=now,
-        lease_expires_at=now + timedelta(seconds=lease_seconds()),
+        batch=batch, holder=batch.rule_name, acquired_at=clock.at(now),
+        lease_expires_at=clock.at(now, lease_seconds()),
     ) == 1
     if not won:
         # Re-read: the holder may have changed between the two statements.
@@ -55,9 +58,8 @@ def acquire(batch: MigrationBatch, now: datetime | None = None) -> Acquired:
 
 def renew(batch_id: int, now: datetime | None = None) -> bool:
     """Extend the lease of ``batch_id``; False if it no longer holds the lock."""
-    now = now or timezone.now()
     return MigrationLock.objects.filter(pk=LOCK_ID, batch_id=batch_id).update(
-        lease_expires_at=now + timedelta(seconds=lease_seconds())
+        lease_expires_at=clock.at(now, lease_seconds())
     ) == 1
 
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError, Q
 
+from automigrate.engine import windows
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.models import Event, Guest, Host, MigrationRule
 from automigrate.models.bounds import NAME_MAX_LENGTH, threshold_problem
@@ -23,7 +24,7 @@ from automigrate.units import (
 
 RES_NAME = "migrationalert"  # the reference's resource name, kept in notes
 EDITABLE_FIELDS = (
-    "name", "metric", "threshold", "period_seconds", "enabled", "mode",
+    "name", "metric", "threshold", "period_seconds", "enabled", "mode", "allowed_windows",
     "source_hosts", "target_hosts", "source_guests",
 )
 RELATION_FIELDS = ("source_hosts", "target_hosts", "source_guests")
@@ -149,7 +150,21 @@ def _clean_relations(data: dict, instance: MigrationRule | None, cleaned: dict) 
         )
 
 
-FIELD_CHECKS = (_clean_name, _clean_metric, _clean_rule_threshold, _clean_rule_period, _clean_mode, _clean_relations)
+def _clean_allowed_windows(data: dict, instance: MigrationRule | None, cleaned: dict) -> None:
+    if "allowed_windows" not in data:
+        return
+    spec = str(data["allowed_windows"] or "").strip()
+    try:
+        windows.parse(spec, "allowed_windows")
+    except windows.WindowError as exc:
+        raise ValidationError({"allowed_windows": str(exc)}) from exc
+    cleaned["allowed_windows"] = spec
+
+
+FIELD_CHECKS = (
+    _clean_name, _clean_metric, _clean_rule_threshold, _clean_rule_period, _clean_mode, _clean_relations,
+    _clean_allowed_windows,
+)
 
 
 def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
@@ -165,6 +180,7 @@ def clean_rule_input(data: dict, instance: MigrationRule | None = None) -> dict:
             check(data, instance, cleaned)
         except ValidationError as exc:
             errors.update({field: messages[0] for field, messages in exc.message_dict.items()})
+
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -179,6 +195,7 @@ def _snapshot(rule: MigrationRule) -> dict:
         "period": format_period(rule.period_seconds),
         "enabled": rule.enabled,
         "mode": rule.mode,
+        "allowed_windows": rule.allowed_windows,
         "source_hosts": sorted(h.name for h in rule.source_hosts.all()),
         "target_hosts": sorted(h.name for h in rule.target_hosts.all()),
         "source_guests": sorted(g.name for g in rule.source_guests.all()),

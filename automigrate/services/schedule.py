@@ -51,6 +51,8 @@ def sync_rule_schedule(rule) -> PeriodicTask:
             "interval": _interval(rule.period_seconds),
             "args": json.dumps([rule.pk]),
             "enabled": rule.enabled,
+            # A check not run within one period is dropped, not replayed after a stall.
+            "expire_seconds": max(1, int(rule.period_seconds)),
             "description": f"evaluates rule {rule.name}: {rule.describe()}",
         },
     )
@@ -81,13 +83,15 @@ def check_after_settling(rule, batch_finished_at: datetime) -> PeriodicTask:
         return PeriodicTask.objects.create(
             name=settle_check_name(rule.pk), task=EVALUATE_RULE_TASK, args=json.dumps([rule.pk]),
             clocked=ClockedSchedule.objects.create(clocked_time=at), one_off=True,
+            expire_seconds=max(1, int(rule.period_seconds)),
             description=f"checks rule {rule.name} once its last batch has settled",
         )
     task.clocked.clocked_time = at
     task.clocked.save(update_fields=["clocked_time"])
     task.enabled = rule.enabled
     task.total_run_count = 0
-    task.save(update_fields=["enabled", "total_run_count"])
+    task.expire_seconds = max(1, int(rule.period_seconds))
+    task.save(update_fields=["enabled", "total_run_count", "expire_seconds"])
     return task
 
 
@@ -108,7 +112,11 @@ def ensure_system_schedules() -> None:
         if task == "automigrate.tasks.sample_metrics":
             enabled = hasattr(source_class(), "sample")
         PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "interval": _interval(every), "enabled": enabled}
+            name=name,
+            # expire_seconds: a run not started within one period is dropped, so a backlog
+            # (a stalled worker, a broker outage) is not replayed all at once.
+            defaults={"task": task, "interval": _interval(every), "enabled": enabled,
+                      "expire_seconds": max(1, int(every))},
         )
     from automigrate.models import MigrationRule
 

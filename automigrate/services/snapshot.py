@@ -9,17 +9,23 @@ cluster building objects would be most of an evaluation's time.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from automigrate.engine.model import CPU, MEM, GuestState, HostState, RuleSpec, Snapshot, Tuning
 from automigrate.engine.scoring import fires, host_value
 from automigrate.models import Guest, Host, Migration, MigrationRule
-from automigrate.services import metrics
+from automigrate.platforms.base import ZONE_LABEL
+from automigrate.services import metrics, placement
 from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,17 +99,40 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     their means are read: on a calm cluster an evaluation reads no guest at
     all, and on a 20,000-guest cluster it skips most of them. Whether a host
     fires is decided with the engine's own functions, so the two cannot disagree.
+    Members of placement groups are read too, wherever they run: a target is
+    judged by which group members are already on it.
 
     A source that cannot answer (SourceError) leaves every host without values, so
     none fires; the view carries the message for the evaluation's event.
     """
+    spec = rule_spec(rule)
+    return _view(spec, rule.period_seconds, now, lambda state: _may_fire(state, spec))
+
+
+def build_host_view(name: str, guest_hosts: set[str], now: datetime | None = None) -> ClusterView:
+    """The cluster for a plan that is not a rule's (evacuation, repair): guests of ``guest_hosts`` and of groups.
+
+    Means are taken over AUTOMIGRATE["PLACEMENT_WINDOW_SECONDS"]; the spec is a
+    placeholder (CPU at the target ceiling) naming the plan.
+    """
+    tuning = tuning_from_settings()
+    spec = RuleSpec(name=name, metric=CPU, threshold=tuning.cpu_ceiling_percent)
+    period = int(settings.AUTOMIGRATE["PLACEMENT_WINDOW_SECONDS"])
+    return _view(spec, period, now, lambda state: state.name in guest_hosts, always_groups=True)
+
+
+def _view(
+    spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guests, *, always_groups: bool = False
+) -> ClusterView:
     now = now or timezone.now()
     source = get_source()
-    source.refresh_inventory()
-    spec = rule_spec(rule)
+    try:
+        source.refresh_inventory()
+    except SourceError as exc:  # a platform source's inventory: the database's stays as it was
+        log.warning("%s", exc)
     source_error, ignored = None, {}
     try:
-        host_means = metrics.host_means(rule.period_seconds, now, source=source)
+        host_means = metrics.host_means(period_seconds, now, source=source)
     except SourceError as exc:
         host_means, source_error = {}, str(exc)
     _count(ignored, source)
@@ -113,30 +142,36 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     names_by_pk: dict[int, str] = {}
     firing: list[int] = []
     host_rows = Host.objects.order_by().values_list(
-        "pk", "name", "cpu_count", "mem_total", "enabled", "status", "host_type", "cpu_arch", "external_id"
+        "pk", "name", "cpu_count", "mem_total", "enabled", "status", "host_type", "cpu_arch", "external_id", "labels"
     )
-    for pk, name, cpu_count, mem_total, enabled, status, host_type, cpu_arch, external_id in host_rows:
+    for pk, name, cpu_count, mem_total, enabled, status, host_type, cpu_arch, external_id, labels in host_rows:
         means = host_means.get(pk, {})
         state = HostState(
             name=name, cpu_count=cpu_count, mem_total=mem_total, cpu=means.get(CPU), mem_available=means.get(MEM),
             enabled=enabled, status=status, host_type=host_type, cpu_arch=cpu_arch, external_id=external_id,
+            zone=_zone(labels, spec),
         )
         host_states.append(state)
         # The model's own rule (a second copy of it here could drift), without a Host() per row.
         accepts = Host.would_accept_guests(enabled, status)
         hosts[name] = HostRef(pk, name, external_id, cpu_count, accepts)
         names_by_pk[pk] = name
-        if _may_fire(state, spec):
+        if wants_guests(state):
             firing.append(pk)
 
+    # Groups only matter when something may move: a calm evaluation reads none of them.
+    groups = placement.group_specs() if firing or always_groups else ()
+    grouped = placement.grouped_guest_pks() if groups else []
     try:
-        guest_states, guests, guest_means = _guests_of(firing, names_by_pk, hosts, rule.period_seconds, now, source)
+        guest_states, guests, guest_means = _guests_of(
+            firing, names_by_pk, hosts, period_seconds, now, source, grouped
+        )
     except SourceError as exc:
         guest_states, guests, guest_means, source_error = [], {}, {}, str(exc)
     _count(ignored, source)
     return ClusterView(
         now=now,
-        snapshot=Snapshot(hosts=tuple(host_states), guests=tuple(guest_states)),
+        snapshot=Snapshot(hosts=tuple(host_states), guests=tuple(guest_states), groups=groups),
         spec=spec,
         tuning=tuning_from_settings(),
         hosts=hosts,
@@ -145,6 +180,17 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
         source_error=source_error,
         ignored=ignored,
     )
+
+
+def _zone(labels: list | None, spec: RuleSpec) -> str:
+    """The boundary a host's guests stay within: its ``zone:`` label (a platform's availability zone).
+
+    A rule that names its target hosts has said where guests may go, so it is not held to zones;
+    AUTOMIGRATE_SAME_ZONE=0 lifts the boundary for every rule.
+    """
+    if spec.target_hosts or not settings.AUTOMIGRATE["SAME_ZONE"]:
+        return ""
+    return next((label[len(ZONE_LABEL):] for label in labels or () if label.startswith(ZONE_LABEL)), "")
 
 
 def _count(ignored: dict[str, int], source: MetricSource) -> None:
@@ -166,11 +212,12 @@ def _may_fire(host: HostState, spec: RuleSpec) -> bool:
 
 def _guests_of(
     host_pks: list[int], names_by_pk: dict[int, str], hosts: dict[str, HostRef], period_seconds: int, now: datetime,
-    source: MetricSource,
+    source: MetricSource, grouped_pks: Sequence[int] = (),
 ) -> tuple[list[GuestState], dict[str, GuestRef], dict[int, float]]:
-    if not host_pks:
+    if not host_pks and not grouped_pks:
         return [], {}, {}
-    present = Guest.objects.filter(host_id__in=host_pks).exclude(status=Guest.Status.GONE)
+    wanted = Q(host_id__in=host_pks) | Q(pk__in=grouped_pks) if grouped_pks else Q(host_id__in=host_pks)
+    present = Guest.objects.filter(wanted).exclude(status=Guest.Status.GONE)
     guest_rows = list(present.order_by().values_list(
         "pk", "name", "host_id", "vcpu_count", "vmem_size", "status", "labels",
         "last_migrated_from_id", "last_migrated_at", "external_id",

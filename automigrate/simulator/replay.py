@@ -22,10 +22,12 @@ from __future__ import annotations
 import heapq
 import random
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from automigrate.engine import lifecycle, plan
+from automigrate.engine.maintenance import repair
 from automigrate.engine.model import CPU, GuestState, HostState, Move, RuleSpec, Snapshot, Tuning
+from automigrate.engine.placement import must_violations
 from automigrate.simulator.traces import Trace
 
 POLICIES = ("automigrate", "classic", "none")
@@ -80,9 +82,17 @@ class ReplayResult:
     find_result_fail: int
     failed_migrations: int
     mean_host_cpu_stddev: float
+    # With placement groups only (absent from to_dict without them):
+    groups: int = 0
+    repaired_at_start: int = 0  # moves that made the initial placement keep the must groups
+    must_violations_at_end: int = 0
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        names = [n for n in self.__dataclass_fields__ if self.groups or n not in _GROUP_FIELDS]
+        return {name: getattr(self, name) for name in names}
+
+
+_GROUP_FIELDS = ("groups", "repaired_at_start", "must_violations_at_end")
 
 
 @dataclass
@@ -136,6 +146,21 @@ class _Replay:
         self.rng = random.Random(f"replay-failures:{config.seed}")
         self.rule = RuleSpec(name=RULE_NAME, metric=CPU, threshold=config.threshold)
         self._sequence = 0
+        self.groups = trace.groups
+        self.repaired_at_start = self._repair_start() if self.groups else 0
+
+    def _repair_start(self) -> int:
+        """Place the guests as the must groups require before the replay starts (instantly, not counted).
+
+        A trace's initial placement knows nothing of the groups; an operator
+        would have placed the guests by them, so the replay starts from there.
+        """
+        first = self._snapshot_at(0)
+        # No per-host move cap: this is the operator's initial placement, not a batch.
+        moves = repair(first, replace(self.config.tuning, max_moves_per_host=10**9)).moves
+        for move in moves:
+            self.placement[self.guest_index[move.guest]] = self.host_index[move.target]
+        return len(moves)
 
     # --- the loop ---------------------------------------------------------
 
@@ -188,6 +213,26 @@ class _Replay:
             self.waiting = list(result.moves)
             self._admit(now)
 
+    def _snapshot_at(self, k: int) -> Snapshot:
+        """The cluster as step ``k`` alone shows it (the start has no window yet)."""
+        allocated_mb = [0] * len(self.hosts)
+        busy = [0.0] * len(self.hosts)
+        for g, host in enumerate(self.placement):
+            allocated_mb[host] += self.guests[g].vmem_size
+            busy[host] += self.busy_cores[g][k]
+        hosts = tuple(
+            HostState(name=h.name, cpu_count=h.cpu_count, mem_total=h.mem_total,
+                      cpu=min(100.0, 100.0 * busy[i] / h.cpu_count),
+                      mem_available=float(h.mem_total - allocated_mb[i] * 1024**2))
+            for i, h in enumerate(self.hosts)
+        )
+        guests = tuple(
+            GuestState(name=spec.name, host=self.hosts[self.placement[g]].name, vcpu_count=spec.vcpu_count,
+                       vmem_size=spec.vmem_size, cpu=spec.cpu[k])
+            for g, spec in enumerate(self.guests)
+        )
+        return Snapshot(hosts=hosts, guests=guests, groups=self.groups)
+
     def _snapshot(self, k: int, now: float) -> Snapshot:
         first = max(0, k - self.window_steps)
         window = self.host_cpu[first:k]
@@ -216,7 +261,7 @@ class _Replay:
                 last_migrated_from=self.hosts[left[0]].name if left else None,
                 minutes_since_migration=(now - left[1]) / 60.0 if left else None,
             ))
-        return Snapshot(hosts=hosts, guests=tuple(guests))
+        return Snapshot(hosts=hosts, guests=tuple(guests), groups=self.groups)
 
     # --- migrations -------------------------------------------------------
 
@@ -288,6 +333,10 @@ class _Replay:
             find_result_fail=self.counters.find_result_fail,
             failed_migrations=self.counters.failed,
             mean_host_cpu_stddev=round(statistics.fmean(spread), 1) if spread else 0.0,
+            groups=len(self.groups),
+            repaired_at_start=self.repaired_at_start,
+            must_violations_at_end=len(must_violations(self.groups, self._snapshot_at(0).guests))
+            if self.groups else 0,
         )
 
 

@@ -23,6 +23,9 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from automigrate.engine.model import PlacementGroup
+from automigrate.engine.scenario import ScenarioError, parse_groups
+
 STEP_SECONDS_REAL_TRACES = 300  # both real traces sample every 5 minutes
 
 # Files that sit next to the data in the shared trace folders but are not VMs.
@@ -84,6 +87,7 @@ class Trace:
     step_seconds: int
     hosts: tuple[HostSpec, ...]
     guests: tuple[GuestTrace, ...]
+    groups: tuple[PlacementGroup, ...] = ()  # placement groups the replay keeps (scenario format)
 
     @property
     def steps(self) -> int:
@@ -168,7 +172,31 @@ def read_json(path: Path) -> Trace:
             raise TraceError(path, f"duplicate {label} name")
     if not hosts or not guests:
         raise TraceError(path, "needs at least one host and one guest")
-    return Trace(str(path), "json", step, hosts, tuple(guests))
+    groups = parse_trace_groups(path, data.get("groups", []), host_names, {g.name for g in guests})
+    return Trace(str(path), "json", step, hosts, tuple(guests), groups)
+
+
+def parse_trace_groups(path, data, host_names: set[str], guest_names: set[str]) -> tuple[PlacementGroup, ...]:
+    """A trace's ``groups``, in the scenario file's format and with its checks."""
+    try:
+        return parse_groups(data, host_names, guest_names)
+    except ScenarioError as exc:
+        raise TraceError(path, str(exc)) from None
+
+
+def with_groups(trace: Trace, path: str | Path) -> Trace:
+    """``trace`` with the groups of the JSON file at ``path`` (``{"groups": [...]}``), checked against it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TraceError(path, f"invalid JSON: {exc.msg}", exc.lineno) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(path, f"cannot read: {exc}") from None
+    if not isinstance(data, dict) or set(data) != {"groups"}:
+        raise TraceError(path, 'expected a JSON object with one field, "groups"')
+    groups = parse_trace_groups(path, data["groups"], {h.name for h in trace.hosts}, {g.name for g in trace.guests})
+    return replace(trace, groups=groups)
 
 
 class _JsonFields:

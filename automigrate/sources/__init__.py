@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from automigrate.sources.base import MetricSource, SourceError, WindowMeans
+from automigrate.sources.bounded import BoundedSource, SourceTimedOut, bounded
 
 # The simulator writes its samples into the same tables the InfluxDB /write
 # endpoint fills, so both read them back through the database source.
@@ -42,8 +43,12 @@ def source_class(name: str | None = None) -> type[MetricSource]:
     return found
 
 
-def get_source(name: str | None = None) -> MetricSource:
-    return source_class(name)()
+def get_source(name: str | None = None) -> BoundedSource:
+    """The configured source, every call bounded."""
+    return bounded(source_class(name)())
 
 
-__all__ = ["SOURCES", "MetricSource", "SourceError", "WindowMeans", "get_source", "source_class"]
+__all__ = [
+    "SOURCES", "BoundedSource", "MetricSource", "SourceError", "SourceTimedOut", "WindowMeans", "bounded",
+    "get_source", "source_class",
+]

@@ -14,6 +14,10 @@ evaluator reads.
 A source that cannot answer (down, slow, refusing credentials, answering
 nonsense) raises ``SourceError`` with a one-line message naming the source,
 e.g. "metric source http://10.0.0.5:8086 did not answer in 5 s".
+
+The framework bounds every call (automigrate/sources/bounded.py,
+AUTOMIGRATE_SOURCE_TIMEOUT_SECONDS); a call past it raises SourceTimedOut, a
+SourceError.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class SourceError(Exception):
     """The metric source did not answer usefully; the message is one line naming it and why."""
 
 
+
 @dataclass(frozen=True)
 class WindowMeans:
     # host pk -> {metric name: mean}; a metric without samples in the window is absent.
@@ -62,6 +67,12 @@ class MetricSource(ABC):
     def __init__(self) -> None:
         # Samples outside VALID_RANGES seen by the latest question, by metric ("guest cpu" for guests).
         self.ignored: dict[str, int] = {}
+    # True for sources reading our own sample tables: bounded by the database's
+    # statement_timeout in the caller's thread, not by a thread of their own.
+    bounded_by_database = False
+    # True for sources that bound each of their outside calls themselves (automigrate.bounded),
+    # so that the rest of their work, e.g. reading our database, stays in the caller's thread.
+    bounds_its_own_calls = False
 
     def refresh_inventory(self) -> None:  # noqa: B027 - optional for sources
         """Bring hosts and guests (placement, status) up to date before a decision.

@@ -15,6 +15,8 @@ from automigrate.sources.base import MetricSource
 
 class DatabaseSource(MetricSource):
     name = "database"
+    # Our own tables: bounded by statement_timeout (DATABASE_STATEMENT_TIMEOUT_SECONDS).
+    bounded_by_database = True
 
     def describe(self) -> str:
         return "metric source database (samples from the simulator or /write)"

@@ -188,7 +188,7 @@ class InfluxDBSource(RemoteSource):
     def _query(self, statements: list[str]) -> list:
         """One POST /query with every statement; one ResultSet per statement."""
         try:
-            results = self.client.query(";".join(statements), epoch="ms", method="POST")
+            results = self.bounded_request(self.client.query, ";".join(statements), epoch="ms", method="POST")
         except requests.exceptions.Timeout:
             raise self.timed_out() from None
         except requests.exceptions.ConnectionError as exc:

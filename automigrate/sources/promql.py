@@ -205,8 +205,8 @@ class PromQLSource(RemoteSource):
     def _ask(self, endpoint: str, params: dict[str, str]) -> list:
         """POST /api/v1/<endpoint>; the result list, or SourceError in one line."""
         try:
-            response = self.session.post(
-                f"{self.config.url}/api/v1/{endpoint}", data={**params, **self.extra_params},
+            response = self.bounded_request(
+                self.session.post, f"{self.config.url}/api/v1/{endpoint}", data={**params, **self.extra_params},
                 timeout=(self.config.timeout, self.config.timeout),
             )
         except requests.exceptions.Timeout:

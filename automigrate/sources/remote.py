@@ -144,6 +144,10 @@ class RemoteSource(MetricSource):
     """An external store of telegraf's series. Subclasses ask the questions; this maps the answers."""
 
     reads_our_tables = False
+    # Each HTTP request is bounded here (``bounded_request``), not the whole method in a thread
+    # by BoundedSource: mapping series to hosts reads our database, which must stay in the
+    # caller's thread (its connection, its transaction).
+    bounds_its_own_calls = True
     # Our metric -> the store's telegraf name, for RemoteConfig defaults.
     default_series: Mapping[str, str] = {}
 
@@ -153,6 +157,21 @@ class RemoteSource(MetricSource):
 
     def describe(self) -> str:
         return f"metric source {self.config.shown_url}"
+
+    def bounded_request(self, request, *args, **kwargs):
+        """``request(*args, **kwargs)`` (one HTTP call to the store) within the source's bound."""
+        from automigrate.bounded import CallTimedOut, call_bounded
+        from automigrate.sources.bounded import source_timeout
+
+        seconds = min(source_timeout(), 2 * self.config.timeout + 1)
+        try:
+            return call_bounded(request, *args, seconds=seconds, what=f"metric source {self.name} query",
+                                key=(id(type(self)), "query"), **kwargs)
+        except CallTimedOut as exc:
+            from automigrate.services import outside
+
+            outside.note_timeout("source", f"{self.name} query", str(exc))
+            raise self.timed_out() from None
 
     # --- errors ----------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from automigrate.engine.model import CPU, MEM
-from automigrate.models import Event, Guest, Host, HostSample, Migration, MigrationRule, Webhook
+from automigrate.models import Event, Guest, Host, HostSample, Migration, MigrationRule, PlacementGroup, Webhook
 from automigrate.services.events import record_event
+from automigrate.services.placement import create_group
 from automigrate.services.rules import create_rule
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,8 @@ def seed() -> None:
         {"name": "test-cpu", "threshold": 60, "mode": "recommend"})
     if not Event.objects.filter(rule=rule, action="recommend").exists():
         record_event("recommend", "nothing to approve", rule=rule)
+    if not PlacementGroup.objects.exists():
+        create_group({"name": "db", "kind": "anti-affinity", "guests": ["vm1"]})
     if not Migration.objects.exists():
         Migration.objects.create(guest=guest, source=guest.host, target=cool if guest.host == hot else hot, rule=rule,
                                  state=Migration.State.SUCCEEDED, requested_at=now - timedelta(minutes=5),
@@ -162,5 +165,6 @@ def fuzz(operation, headers: dict[str, str], calls: Counter, statuses: Counter):
 def existing_ids(path: str) -> list[int]:
     resource = path.split("/")[2]
     model = {"hosts": Host, "metrics": Host, "guests": Guest, "rules": MigrationRule, "events": Event,
-             "migrations": Migration, "webhooks": Webhook}[resource]
+             "migrations": Migration, "webhooks": Webhook,
+             "groups": PlacementGroup}[resource]
     return list(model.objects.order_by("pk").values_list("pk", flat=True))

@@ -15,6 +15,7 @@ EXCLUSIONS = [
     ({"status": "maintenance"}, "maintenance"),
     ({"host_type": "esxi"}, None),
     ({"cpu_arch": "aarch64"}, None),
+    ({"zone": "az2"}, None),  # another availability zone than the source's ("")
 ]
 
 
@@ -114,3 +115,13 @@ def test_failure_notes_list_a_bounded_number_of_targets():
     assert notes.count("host:t") == 10
     assert notes.startswith("not found target for guest huge: [host:t00:current(55.000000)")
     assert notes.endswith("... and 20 more]")
+
+
+def test_guests_stay_in_their_zone_and_the_note_names_it():
+    hosts = [host("hot", 90.0, zone="az1"), host("best", 1.0, zone="az2"), host("near", 30.0, zone="az1")]
+    assert [m.target for m in plan(snap(hosts, [guest("g", "hot")]), cpu_rule(60)).moves] == ["near"]
+
+    alone = [host("hot", 90.0, zone="az1"), host("best", 1.0, zone="az2")]
+    result = plan(snap(alone, [guest("g", "hot")]), cpu_rule(60))
+    assert not result.moves
+    assert "in zone az1" in result.failures[0].notes

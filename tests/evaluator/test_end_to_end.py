@@ -1,51 +1,30 @@
 """End to end: the simulator, a real Celery worker and a stressed guest.
 
 The worker is celery.contrib.testing's embedded worker (a thread of this
-process) on the broker in CELERY_TEST_BROKER_URL (CI: Redis), or the
-in-memory broker when unset. Tasks go through the broker exactly as beat
-sends them; the test plays beat by sending them by name.
+process, tests/evaluator/workers.py) on the broker in CELERY_TEST_BROKER_URL
+(CI: Redis), or the in-memory broker when unset. Tasks go through the broker
+and the task routes exactly as beat sends them; the test plays beat by
+sending them by name.
 """
 
-import os
 import time
 
 import pytest
-from celery import Celery
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
-from django.db import connection
 
-import automigrate.tasks  # noqa: F401 - registers the shared tasks on every Celery app
 from automigrate.engine.model import CPU
 from automigrate.models import Event, Guest, Host
 from automigrate.services.rules import create_rule
 from automigrate.simulator import cluster
 from tests.evaluator.helpers import GIB
+from tests.evaluator.workers import running_worker
 
 WAIT_SECONDS = 60
 
 
-def _close_db_connection(**kwargs):
-    # The worker thread opens its own connection; close it so the test database can be dropped.
-    connection.close()
-
-
 @pytest.fixture
 def celery_app():
-    broker = os.environ.get("CELERY_TEST_BROKER_URL") or "memory://"
-    test_app = Celery("automigrate-e2e", set_as_current=False)
-    test_app.config_from_object("django.conf:settings", namespace="CELERY")
-    test_app.conf.update(
-        broker_url=broker, broker_transport_options={}, task_always_eager=False,
-        # Our own queue: a shared Redis may have other consumers or stale messages.
-        task_default_queue=f"automigrate-e2e-{os.getpid()}",
-    )
-    task_postrun.connect(_close_db_connection, weak=False)
-    try:
-        with start_worker(test_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            yield test_app
-    finally:
-        task_postrun.disconnect(_close_db_connection)
+    with running_worker() as app:
+        yield app
 
 
 def wait_for(predicate, app, message):

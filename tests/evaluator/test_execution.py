@@ -1,5 +1,6 @@
 """Executing batches: timeouts, refused starts, caps, and resuming after a worker restart."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -48,6 +49,11 @@ def test_a_hanging_driver_times_out_with_migrate_fail_and_frees_the_lock(two_hot
     execution.watch_migrations(now + timedelta(seconds=90))
     migration.refresh_from_db()
     assert migration.state == Migration.State.TIMED_OUT
+    # The cancel runs in the background (the watcher never waits for it): give its thread a moment.
+    for _ in range(50):
+        if migration.pk in HangingDriver.cancelled:
+            break
+        time.sleep(0.05)
     assert migration.pk in HangingDriver.cancelled
     fail = events(Event.Action.MIGRATE_FAIL)[0]
     assert "timed out after 90 s" in fail.notes["error"]

@@ -172,8 +172,12 @@ def test_a_migration_that_cannot_converge_times_out_and_is_aborted(clean_lab, la
     assert migration.progress is not None and 0 <= migration.progress < 1
     event = Event.objects.get(action=Event.Action.MIGRATE_FAIL, migration=migration)
     assert "timed out" in event.summary
+    # The abort is sent in the background (the watcher never waits for a driver): give it its bound.
+    aborted_by = time.monotonic() + float(lab_settings.AUTOMIGRATE["DRIVER_CANCEL_TIMEOUT_SECONDS"]) + 5
     with connected(h1.uri) as conn:
         dom = conn.lookupByName("slow-vm")
+        while dom.jobStats()["type"] != 0 and time.monotonic() < aborted_by:
+            time.sleep(0.2)
         assert dom.jobStats()["type"] == 0 and dom.state()[0] == 1
     assert lab.where("slow-vm") == {h1.name: "running"}
     wait_for_tick_after(lab.serial_log("slow-vm"), tick_before)

@@ -139,6 +139,8 @@ class Command(BaseCommand):
         create.add_argument("--period", default="5m", help="check interval and averaging window (default 5m)")
         create.add_argument("--mode", choices=MigrationRule.Mode.values, default=MigrationRule.Mode.AUTOMATIC)
         create.add_argument("--disabled", action="store_true", help="create it switched off")
+        create.add_argument("--windows", dest="allowed_windows", metavar="SPEC",
+                            help="allowed migration windows, e.g. 'Mon-Fri 22:00-06:00' (default: any time)")
         self._relation_options(create)
 
         listing = command("list", "list rules", rule_arg=False)
@@ -152,6 +154,8 @@ class Command(BaseCommand):
         update.add_argument("--threshold")
         update.add_argument("--period")
         update.add_argument("--mode", choices=MigrationRule.Mode.values)
+        update.add_argument("--windows", dest="allowed_windows", metavar="SPEC",
+                            help="allowed migration windows; '' for any time")
         self._relation_options(update, clearable=True)
 
         command("delete", "delete a rule (its events stay)")
@@ -205,6 +209,8 @@ class Command(BaseCommand):
             "enabled": not options["disabled"],
             **self._relations(options),
         }
+        if options["allowed_windows"] is not None:
+            data["allowed_windows"] = options["allowed_windows"]
         rule = rule_service.create_rule(data, self.actor)
         self._show(rule)
 
@@ -223,7 +229,8 @@ class Command(BaseCommand):
 
     def do_update(self, options) -> None:
         rule = self._rule(options["rule"])
-        data = {key: options[key] for key in ("name", "threshold", "period", "mode") if options[key] is not None}
+        keys = ("name", "threshold", "period", "mode", "allowed_windows")
+        data = {key: options[key] for key in keys if options[key] is not None}
         if options["metric_type"]:
             data["metric"] = METRIC_TYPES[options["metric_type"]]
         data.update(self._relations(options))
@@ -355,7 +362,7 @@ class Command(BaseCommand):
         rows = [
             ("id", rule.pk), ("name", rule.name), ("metric_type", rule.metric_type),
             ("threshold", rule.threshold_display), ("period", rule.period_display), ("mode", rule.mode),
-            ("enabled", str(rule.enabled).lower()),
+            ("enabled", str(rule.enabled).lower()), ("allowed_windows", rule.allowed_windows or "any time"),
             ("source_hosts", _join(rule.source_hosts.all())), ("target_hosts", _join(rule.target_hosts.all())),
             ("source_guests", _join(rule.source_guests.all())),
             ("created_by", rule_service.creator_name(rule)),

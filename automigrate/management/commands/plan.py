@@ -7,6 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from automigrate.engine import plan
+from automigrate.engine.maintenance import UnknownHost, evacuate, repair
 from automigrate.engine.model import POLICIES
 from automigrate.engine.scenario import ScenarioError, load_scenario
 
@@ -18,6 +19,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scenario", required=True, help="scenario JSON file")
         parser.add_argument("--policy", choices=POLICIES, default="automigrate")
+        parser.add_argument("--evacuate", metavar="HOST", help="plan emptying HOST for maintenance instead of the rule")
+        parser.add_argument("--repair", action="store_true", help="plan the repair of must-group violations instead")
 
     def handle(self, *args: object, **options: object) -> None:
         try:
@@ -25,5 +28,14 @@ class Command(BaseCommand):
         except ScenarioError as exc:
             # Exit 2 with one line: the field and what is allowed.
             raise CommandError(str(exc), returncode=2) from exc
-        result = plan(snapshot, rule, policy=str(options["policy"]))
+        if options["evacuate"]:
+            try:
+                result = evacuate(snapshot, str(options["evacuate"]))
+            except UnknownHost as exc:
+                raise CommandError(f"--evacuate: unknown host {options['evacuate']!r} (not in the hosts list)",
+                                   returncode=2) from exc
+        elif options["repair"]:
+            result = repair(snapshot)
+        else:
+            result = plan(snapshot, rule, policy=str(options["policy"]))
         self.stdout.write(json.dumps(result.to_dict(), indent=2))

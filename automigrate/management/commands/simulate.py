@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 
 from automigrate.services.snapshot import tuning_from_settings
 from automigrate.simulator.replay import POLICIES, ReplayConfig, ReplayResult, replay
-from automigrate.simulator.traces import TraceError, build_cluster, read_trace
+from automigrate.simulator.traces import TraceError, build_cluster, read_trace, with_groups
 from automigrate.units import parse_period
 
 
@@ -41,6 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", default="0", help="seed for placement, VM sizes and failures (default 0)")
         parser.add_argument("--bandwidth", default=None, help="migration bandwidth in MB/s (default from settings)")
         parser.add_argument("--failure-probability", default="0", help="chance a migration fails (default 0)")
+        parser.add_argument("--groups", default=None,
+                            help='JSON file {"groups": [...]} of placement groups (scenario format) to keep')
         parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     def handle(self, *args, **options) -> None:
@@ -48,6 +50,8 @@ class Command(BaseCommand):
             config, hosts = self._config(options)
             started = time.perf_counter()
             trace = build_cluster(read_trace(options["trace"], seed=config.seed), hosts=hosts, seed=config.seed)
+            if options["groups"]:
+                trace = with_groups(trace, options["groups"])
             result = replay(trace, config)
             elapsed = time.perf_counter() - started
         except (TraceError, UsageError) as exc:
@@ -107,5 +111,7 @@ def _summary(r: ReplayResult, kind: str, elapsed: float) -> str:
         f"  migrations             {r.migrations} ({r.migrated_gib:.1f} GiB copied, {r.failed_migrations} failed)",
         f"  ping-pongs             {r.ping_pongs}",
         f"  find_result_fail       {r.find_result_fail}",
+        *([f"  groups                 {r.groups} ({r.repaired_at_start} moves to place by them at the start,"
+           f" {r.must_violations_at_end} must violations at the end)"] if r.groups else []),
         f"  simulated in {elapsed:.2f} s",
     ])

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     """Indexes for the event log's and migration list's order (issue 17); keeps every row."""
 
     dependencies = [
-        ('automigrate', '0009_merge'),
+        ('automigrate', '0010_placement_groups_windows'),
     ]
 
     operations = [
