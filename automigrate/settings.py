@@ -345,7 +345,14 @@ AUTOMIGRATE = {
     "WATCH_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_WATCH_TASK_TIME_LIMIT_SECONDS", 120),
     "TASK_HARD_LIMIT_GRACE_SECONDS": env_number("AUTOMIGRATE_TASK_HARD_LIMIT_GRACE_SECONDS", 15),
     # Metrics.
-    "SAMPLE_RETENTION_DAYS": env_number("AUTOMIGRATE_SAMPLE_RETENTION_DAYS", 8),
+    # Raw samples: 8 days on PostgreSQL; 12 hours on the embedded SQLite default, whose
+    # single writer cannot afford days of a large cluster's samples (README "Scale").
+    "SAMPLE_RETENTION_DAYS": env_number(
+        "AUTOMIGRATE_SAMPLE_RETENTION_DAYS", 0.5 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
+    ),
+    # History (services.retention): kept long; 0 keeps everything.
+    "EVENT_RETENTION_DAYS": env_number("AUTOMIGRATE_EVENT_RETENTION_DAYS", 400),
+    "MIGRATION_RETENTION_DAYS": env_number("AUTOMIGRATE_MIGRATION_RETENTION_DAYS", 400),
     "SAMPLE_INTERVAL_SECONDS": env_number("AUTOMIGRATE_SAMPLE_INTERVAL_SECONDS", 10),
     # Simulated cluster.
     "SIM_BANDWIDTH_MB_PER_S": env_number("AUTOMIGRATE_SIM_BANDWIDTH_MB_PER_S", 400),

@@ -52,10 +52,11 @@ def simulator_tick() -> str:
 
 @shared_task(name="automigrate.tasks.prune_samples", ignore_result=True, **_limits("EVALUATION"))
 def prune_samples() -> str:
-    from automigrate.services import metrics
+    from automigrate.services import metrics, retention
 
     hosts, guests = metrics.prune_samples()
-    return f"pruned {hosts} host and {guests} guest samples"
+    history = retention.prune_history()
+    return f"pruned {hosts} host and {guests} guest samples; {history}"
 
 
 @shared_task(name="automigrate.tasks.deliver_webhook", bind=True, ignore_result=True, max_retries=None,

@@ -187,12 +187,16 @@ def measure(client, url: str, runs: int) -> tuple[list[float], int, int]:
 
 
 def main() -> None:
+    global HOSTS, HOURS  # the builders read these module figures
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data even if it is fresh")
     parser.add_argument("--runs", type=int, default=15, help="timed requests per URL (default 15)")
+    parser.add_argument("--hosts", type=int, default=HOSTS, help="hosts to build (default 1000; 5000 for issue 17)")
+    parser.add_argument("--hours", type=int, default=HOURS, help="hours of host samples (default 24)")
     args = parser.parse_args()
+    HOSTS, HOURS = args.hosts, args.hours
 
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL if HOSTS == 1000 else f"{DEFAULT_URL}_{HOSTS}")
     setup_django(url)
 
     if args.rebuild or not data_exists():
@@ -209,6 +213,7 @@ def main() -> None:
     client = Client(SERVER_NAME="localhost")
     client.force_login(user)
     host = Host.objects.get(name="host-0020")  # one of the hot ones
+    print(f"{Host.objects.count():,} hosts")
     targets = [
         ("overview page", reverse("dashboard:overview"), 300),
         ("overview live JSON", reverse("dashboard:overview-live"), 300),

@@ -44,6 +44,12 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "s
 # hovering still tells which host a bar is.
 MAX_TICK_LABELS = 40
 MAX_RULE_BARS = 300
+# Beyond this many hosts the overview shows the hottest TOP_HOSTS as bars and every host
+# in a histogram beside them: 5,000 bars are sub-pixel and their hot few a sliver.
+TOP_HOSTS = 60
+HISTOGRAM_BINS = 20
+BARS_DOMAIN = (0.0, 0.66)
+HISTOGRAM_DOMAIN = (0.74, 1.0)
 
 
 def _text(name: str) -> str:
@@ -232,14 +238,21 @@ def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
                  "dtick": 1, "gridcolor": "#e6e9ef"}
         hover = "%{x}<br>mem.available %{y:.1f} GiB<extra></extra>"
     everywhere = _covers_every_host(watching, rows)
-    # Hottest first: CPU bars fall to the right, memory bars (lowest first) rise to the right.
-    shapes, annotations = _thresholds(everywhere, metric, side="right" if metric == CPU else "left")
-    markers = _row_threshold_markers(ordered, metric, everywhere, watching, GIB if metric == MEM else 1)
+    # The text alternative counts every host, not only the bars drawn.
     summary = bar_summary(
         [(row.name, row.cpu if metric == CPU else row.mem, is_hot) for row, is_hot in zip(ordered, hot, strict=True)],
         metric, [_plain_rule_label(rule) for rule in everywhere if rule.metric == metric],
     )
-    return {
+    histogram = None
+    if len(ordered) > TOP_HOSTS:
+        histogram = _histogram(ordered, values, hot, metric, everywhere)
+        # The hot hosts first (a host's own threshold may make a cooler one hot), then the hottest.
+        top = sorted(range(len(ordered)), key=lambda i: not hot[i])[:TOP_HOSTS]
+        ordered, values, hot = [ordered[i] for i in top], [values[i] for i in top], [hot[i] for i in top]
+    # Hottest first: CPU bars fall to the right, memory bars (lowest first) rise to the right.
+    shapes, annotations = _thresholds(everywhere, metric, side="right" if metric == CPU else "left")
+    markers = _row_threshold_markers(ordered, metric, everywhere, watching, GIB if metric == MEM else 1)
+    figure = {
         "summary": summary,
         "data": [
             {
@@ -264,6 +277,62 @@ def hosts_bar(rows: list[HostRow], metric: str, watching: Watchers) -> dict:
             annotations=annotations,
         ),
     }
+    if histogram is not None:
+        _beside(figure, histogram, len(with_data), metric)
+    return figure
+
+
+def _histogram(
+    ordered: list[HostRow], values: list[float], hot: list[bool], metric: str, everywhere: list[MigrationRule]
+) -> dict:
+    """Every host's value binned (hot and not hot stacked), computed here: 40 numbers, not 5,000."""
+    if metric == CPU:
+        low, high = 0.0, 100.0
+    else:
+        low, high = 0.0, max(max(values), 1.0)
+    width = (high - low) / HISTOGRAM_BINS
+    hot_counts, ok_counts = [0] * HISTOGRAM_BINS, [0] * HISTOGRAM_BINS
+    for value, is_hot in zip(values, hot, strict=True):
+        index = min(HISTOGRAM_BINS - 1, max(0, int((value - low) / width)))
+        (hot_counts if is_hot else ok_counts)[index] += 1
+    centres = [round(low + (i + 0.5) * width, 3) for i in range(HISTOGRAM_BINS)]
+    unit = "%" if metric == CPU else " GiB"
+    hover = f"%{{x:.1f}}{unit} ± {width / 2:.1f}: %{{y}} hosts<extra>%{{fullData.name}}</extra>"
+    scale = GIB if metric == MEM else 1
+    lines = sorted({rule.threshold / scale for rule in everywhere if rule.metric == metric})
+    return {
+        "traces": [
+            {"type": "bar", "name": "not hot", "x": centres, "y": ok_counts, "width": width * 0.95,
+             "xaxis": "x2", "yaxis": "y2", "marker": {"color": COLOR_OK}, "hovertemplate": hover},
+            {"type": "bar", "name": "hot", "x": centres, "y": hot_counts, "width": width * 0.95,
+             "xaxis": "x2", "yaxis": "y2", "marker": {"color": COLOR_HOT}, "hovertemplate": hover},
+        ],
+        "shapes": [{
+            "type": "line", "xref": "x2", "x0": value, "x1": value, "yref": "paper", "y0": 0, "y1": 1,
+            "line": {"color": COLOR_THRESHOLD, "width": 1.5, "dash": "dash"}, "name": "threshold",
+        } for value in lines],
+        "axis_title": "CPU busy %" if metric == CPU else "available GiB",
+        "range": [low, high],
+    }
+
+
+def _beside(figure: dict, histogram: dict, total: int, metric: str) -> None:
+    """Put the histogram to the right of the top-N bars, in the same figure (one chart slot on the page)."""
+    layout = figure["layout"]
+    layout["xaxis"]["domain"] = list(BARS_DOMAIN)
+    layout["xaxis"]["title"] = {"text": f"{'hottest' if metric == CPU else 'lowest'} {TOP_HOSTS} of {total:,} hosts"}
+    # The threshold lines span the bars only; the histogram has its own, vertical.
+    for shape in layout["shapes"]:
+        shape["x1"] = BARS_DOMAIN[1]
+    for note in layout["annotations"]:
+        if note.get("x") == 1:
+            note["x"] = BARS_DOMAIN[1]
+    layout["shapes"] = layout["shapes"] + histogram["shapes"]
+    layout["xaxis2"] = {"domain": list(HISTOGRAM_DOMAIN), "range": histogram["range"], "anchor": "y2",
+                        "title": {"text": f"all {total:,} hosts: {histogram['axis_title']}"}}
+    layout["yaxis2"] = {"anchor": "x2", "title": {"text": "hosts"}, "rangemode": "tozero", "gridcolor": "#e6e9ef"}
+    layout["barmode"] = "stack"
+    figure["data"] = figure["data"] + histogram["traces"]
 
 
 def _migration_markers(host_id: int, migrations: list[Migration], y: float, yaxis: str) -> list[dict]:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from automigrate.api import serializers as s
 from automigrate.api.exceptions import Conflict
+from automigrate.api.pagination import EventPagination
 from automigrate.engine.model import CPU, MEM, METRICS
 from automigrate.filters import EventFilter, GuestFilter, HostFilter, MigrationFilter, RuleFilter
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup, Webhook
@@ -222,6 +223,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Event.objects.select_related("rule", "guest", "source_host", "target_host").order_by("-time", "-id")
     serializer_class = s.EventSerializer
     filterset_class = EventFilter
+    pagination_class = EventPagination
     search_fields = ["rule_name", "summary"]
     ordering_fields = ["time", "action", "rule_name"]
 

@@ -39,7 +39,8 @@ class Event(models.Model):
         # The platform's inventory changed: a host offline or back, guests gone or new.
         INVENTORY = "inventory"
 
-    time = models.DateTimeField(default=timezone.now, db_index=True)
+    # Indexed with id below (the log's order and its keyset cursors); a second index on time alone would be redundant.
+    time = models.DateTimeField(default=timezone.now)
     # Like the host and guest columns below: a deleted rule leaves its events as they are.
     rule = models.ForeignKey(
         "automigrate.MigrationRule", on_delete=models.DO_NOTHING, null=True, blank=True,
@@ -79,7 +80,10 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-time", "-id"]
-        indexes = [models.Index(fields=["rule_ref", "-time"], name="event_rule_time")]
+        indexes = [
+            models.Index(fields=["rule_ref", "-time"], name="event_rule_time"),
+            models.Index(fields=["time", "id"], name="event_time_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.rule_name} {self.action}: {self.summary}"

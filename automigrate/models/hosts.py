@@ -38,7 +38,12 @@ class Host(models.Model):
 
     @property
     def accepts_guests(self) -> bool:
-        return self.enabled and self.status == self.Status.ONLINE
+        return self.would_accept_guests(self.enabled, self.status)
+
+    @classmethod
+    def would_accept_guests(cls, enabled: bool, status: str) -> bool:
+        """The rule of ``accepts_guests`` for a row read as values (no model object per host)."""
+        return enabled and status == cls.Status.ONLINE
 
 
 class Guest(models.Model):

@@ -74,6 +74,8 @@ class Migration(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        # The list's order: newest first, a range of this index however long the history.
+        indexes = [models.Index(fields=["requested_at", "id"], name="migration_requested_id")]
         constraints = [
             # The lock keeps batches apart; this keeps a guest from being moved twice at once
             # even if two writers slip past it.

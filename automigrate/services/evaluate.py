@@ -42,7 +42,7 @@ from automigrate.engine.explain import fmt_value
 from automigrate.engine.model import CPU, Move, Plan
 from automigrate.models import Event, Guest, Host, MigrationBatch, MigrationRule
 from automigrate.services import execution, inventory, lock, telemetry, windows
-from automigrate.services.events import record_event
+from automigrate.services.events import new_event, record_event, record_events
 from automigrate.services.snapshot import ClusterView, build_view
 
 # rule.last_result values, also read by status.rule_states.
@@ -444,13 +444,16 @@ def _record(rule: MigrationRule, evaluation: Evaluation, failures: list[dict], n
     # The failures are written first: a later event of the rule means a later decision, so a
     # recommendation's own find_result_fail events (its unrelieved hosts) never supersede it.
     failed = [
-        record_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
-                     notes={**failure["notes"], **marks})
+        new_event(Event.Action.FIND_RESULT_FAIL, failure["summary"], rule=rule, source_host=failure["source_host"],
+                  notes={**failure["notes"], **marks})
         for failure in failures
     ]
     decided = [] if decision is None else [
-        record_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, **marks})
+        new_event(decision.action, decision.summary, rule=rule, notes={**decision.notes, **marks})
     ]
+    # One INSERT whatever the number of failures (ids in list order): the query count of an
+    # evaluation does not grow with the hosts it could not relieve.
+    record_events(failed + decided)
     # Listed as before: the hosts that could not be relieved, then what was decided or done.
     evaluation.events = failed + decided + evaluation.events
 

@@ -29,13 +29,12 @@ whole request is refused and no host is created).
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from line_protocol_parser import LineFormatError, parse_line
@@ -43,6 +42,7 @@ from line_protocol_parser import LineFormatError, parse_line
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
 from automigrate.models.bounds import NAME_MAX_LENGTH, UNKNOWN_MEM_TOTAL_BYTES
+from automigrate.services.bulk import insert_rows
 from automigrate.sources import tags as tag_settings
 
 # InfluxDB 1.x `precision` values -> nanoseconds per unit. Empty means nanoseconds.
@@ -393,31 +393,9 @@ def store_batch(batch: _Batch, *, auto_register: bool, now: datetime | None = No
         host_rows = [(hosts[key][0], metric, time, value) for key, metric, time, value, _ in batch.host_points
                      if key in hosts]
         guest_rows = [(guests[key][0], time, value) for key, time, value in batch.guest_points if key in guests]
-        _insert(HostSample, ("host", "metric", "time", "value"), host_rows)
-        _insert(GuestSample, ("guest", "time", "cpu"), guest_rows)
+        insert_rows(HostSample, ("host", "metric", "time", "value"), host_rows)
+        insert_rows(GuestSample, ("guest", "time", "cpu"), guest_rows)
     result.host_samples = len(host_rows)
     result.guest_samples = len(guest_rows)
     result.dropped = len(batch.host_points) + len(batch.guest_points) - result.stored
     return result
-
-
-def _insert(model, field_names: tuple[str, ...], rows: list[tuple]) -> None:
-    """Bulk insert: COPY on PostgreSQL (several times faster than INSERT), bulk_create elsewhere."""
-    if not rows:
-        return
-    fields = [model._meta.get_field(name) for name in field_names]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if hasattr(cursor.cursor, "copy_expert"):  # psycopg2
-                _copy(cursor, model._meta.db_table, [f.column for f in fields], rows)
-                return
-    attnames = [f.attname for f in fields]
-    model.objects.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows], batch_size=2000)
-
-
-def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-    # Our values need no COPY escaping, and str() of each is valid PostgreSQL input:
-    # ints, fixed metric names, "2024-01-01 00:00:00+00:00" times, finite floats.
-    buffer = io.StringIO("".join("\t".join(map(str, row)) + "\n" for row in rows))
-    quote = connection.ops.quote_name
-    cursor.copy_expert(f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN", buffer)

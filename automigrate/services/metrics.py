@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from automigrate.sources import MetricSource, SourceError, WindowMeans, get_sour
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PRUNE_SLICE_MINUTES = 10  # SQLite: old samples deleted this many minutes of data at a time
 
 # Set inside tolerating_source_errors(): the list the failures of this context go to.
 _tolerated: ContextVar[list[str] | None] = ContextVar("tolerated_source_errors", default=None)
@@ -93,15 +95,32 @@ def prune_samples(now: datetime | None = None) -> tuple[int, int]:
     INGEST_MAX_FUTURE_SECONDS (stored before ingest refused them, they would never age out);
     returns (host rows, guest rows) deleted.
 
-    Each is one DELETE: the sample tables have nothing pointing at them, so
-    Django deletes without loading rows.
+    On PostgreSQL each is one DELETE (the sample tables have nothing pointing at
+    them, so Django deletes without loading rows). On SQLite the old samples go
+    in slices of PRUNE_SLICE_MINUTES, one short transaction each: its one writer
+    lock is never held long enough for /write or a tick to hit the busy timeout.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=float(settings.AUTOMIGRATE["SAMPLE_RETENTION_DAYS"]))
     future = now + timedelta(seconds=float(settings.AUTOMIGRATE["INGEST_MAX_FUTURE_SECONDS"]))
-    outside = Q(time__lt=cutoff) | Q(time__gt=future)
-    hosts, _ = HostSample.objects.filter(outside).delete()
-    guests, _ = GuestSample.objects.filter(outside).delete()
+    hosts = guests = 0
+    if connection.vendor == "sqlite":
+        for model in (HostSample, GuestSample):
+            oldest = model.objects.order_by("time").values_list("time", flat=True).first()
+            start = oldest
+            while start is not None and start < cutoff:
+                end = min(start + timedelta(minutes=PRUNE_SLICE_MINUTES), cutoff)
+                deleted, _ = model.objects.filter(time__lt=end).delete()
+                if model is HostSample:
+                    hosts += deleted
+                else:
+                    guests += deleted
+                start = end
+        outside = Q(time__gt=future)
+    else:
+        outside = Q(time__lt=cutoff) | Q(time__gt=future)
+    hosts += HostSample.objects.filter(outside).delete()[0]
+    guests += GuestSample.objects.filter(outside).delete()[0]
     return hosts, guests
 
 

@@ -152,8 +152,8 @@ def _view(
             zone=_zone(labels, spec),
         )
         host_states.append(state)
-        # The model's own rule, on an unsaved instance: a second copy of it here could drift.
-        accepts = Host(enabled=enabled, status=status).accepts_guests
+        # The model's own rule (a second copy of it here could drift), without a Host() per row.
+        accepts = Host.would_accept_guests(enabled, status)
         hosts[name] = HostRef(pk, name, external_id, cpu_count, accepts)
         names_by_pk[pk] = name
         if wants_guests(state):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime
 
-from django.db.models import Avg, FloatField, Func, Value
+from django.db.models import Avg, FloatField, Func, OuterRef, Subquery, Value
 from django.db.models.functions import Floor
 
 from automigrate.engine.model import METRICS
-from automigrate.models import GuestSample, HostSample
+from automigrate.models import Guest, GuestSample, HostSample
 from automigrate.sources.base import MetricSource
 
 
@@ -51,19 +51,28 @@ def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, f
 
 
 def guest_window_means(since: datetime, until: datetime, guest_ids: Collection[int] | None = None) -> dict[int, float]:
-    """One query: AVG(cpu) GROUP BY guest over the window (index on guest, time when ids are given)."""
-    samples = GuestSample.objects.filter(time__gt=since, time__lte=until).in_range()
-    if guest_ids is not None:
-        if not guest_ids:
-            return {}
-        samples = samples.filter(guest_id__in=list(guest_ids))
-    rows = (
-        samples.order_by()
-        .values("guest_id")
-        .annotate(mean=Avg("cpu"))
-        .values_list("guest_id", "mean")
+    """Mean CPU per guest over the window, in one query.
+
+    For given guests (an evaluation's candidates) each mean is a correlated
+    subquery, so the database reads each guest's window through the
+    (guest, time) index: a GROUP BY over ``guest_id IN (...)`` lets PostgreSQL
+    walk the window of every guest in the cluster instead. Without ids, one
+    GROUP BY over the time range.
+    """
+    window = GuestSample.objects.filter(time__gt=since, time__lte=until).in_range()
+    if guest_ids is None:
+        rows = window.order_by().values("guest_id").annotate(mean=Avg("cpu")).values_list("guest_id", "mean")
+        return dict(rows)
+    if not guest_ids:
+        return {}
+    per_guest = (
+        window.filter(guest_id=OuterRef("pk")).order_by().values("guest_id").annotate(mean=Avg("cpu")).values("mean")
     )
-    return dict(rows)
+    rows = (
+        Guest.objects.filter(pk__in=list(guest_ids)).order_by()
+        .annotate(mean=Subquery(per_guest, output_field=FloatField())).values_list("pk", "mean")
+    )
+    return {pk: mean for pk, mean in rows if mean is not None}
 
 
 class Epoch(Func):
