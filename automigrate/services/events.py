@@ -44,7 +44,14 @@ def record_events(events: list[Event]) -> list[Event]:
     An evaluation's query count then stays the same whether one host or 500
     could not be relieved.
     """
-    return Event.objects.bulk_create(events) if events else []
+    if not events:
+        return []
+    created = Event.objects.bulk_create(events)
+    # bulk_create sends no post_save: hand them to the notifications as apps.py does for one event.
+    from automigrate.services import notify
+
+    notify.on_events(created)
+    return created
 
 
 def new_event(

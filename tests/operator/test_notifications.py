@@ -184,3 +184,17 @@ def test_conditions_lock_overdue_and_source_down_are_sent_once(receiver, by_hand
     assert bodies == ["lock_overdue", "source_down"]
     lock_body = next(json.loads(b) for _, b in server.requests if b"lock_overdue" in b)
     assert f"batch #{batch.pk}" in lock_body["summary"] and "past its lease" in lock_body["summary"]
+
+
+def test_events_written_together_by_an_evaluation_reach_the_webhooks_too(two_hot_hosts, settings, by_hand):
+    """An evaluation writes its find_result_fail events in one INSERT (no post_save): still delivered."""
+    from automigrate.models import Host
+    from automigrate.services import evaluate
+
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "MAX_IN_FLIGHT": 0}
+    Webhook.objects.create(name="ops", url="http://127.0.0.1:9/hook", actions=["find_result_fail"])
+    Host.objects.exclude(name="hot-cpu").update(enabled=False)  # nowhere to go: the rule finds nothing
+    evaluate.evaluate_rule(two_hot_hosts.cpu_rule(), now=two_hot_hosts.now)
+    failures = Event.objects.filter(action="find_result_fail")
+    assert failures.exists()
+    assert set(WebhookDelivery.objects.values_list("event_id", flat=True)) == set(failures.values_list("pk", flat=True))
