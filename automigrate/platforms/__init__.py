@@ -1,8 +1,6 @@
 """Platforms (inventory + driver), chosen by settings.AUTOMIGRATE["PLATFORM"]."""
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from automigrate.platforms.base import (
     InventoryGuest,
@@ -11,6 +9,7 @@ from automigrate.platforms.base import (
     PlatformError,
     PlatformInventory,
 )
+from automigrate.registry import resolve
 
 # Short names for the built-in platforms; any other value is a dotted path to a class.
 PLATFORMS = {
@@ -23,20 +22,9 @@ PLATFORMS = {
 
 
 def platform_class(name: str | None = None) -> type[Platform]:
-    """The platform class a name stands for; ImproperlyConfigured, in one line, if none."""
+    """The platform class a name stands for; ImproperlyConfigured, in one line, if it stands for none."""
     name = name or settings.AUTOMIGRATE["PLATFORM"]
-    try:
-        found = import_string(PLATFORMS.get(name, name))
-    except ImportError as exc:
-        found, why = None, f" ({str(exc).splitlines()[0]})" if "." in name else ""
-    else:
-        why = "" if isinstance(found, type) and issubclass(found, Platform) else " (not a Platform)"
-    if why or found is None:
-        raise ImproperlyConfigured(
-            f"AUTOMIGRATE_PLATFORM={name!r} is not a platform{why}: use {', '.join(PLATFORMS)},"
-            " or the dotted path of a Platform class"
-        )
-    return found
+    return resolve(name, PLATFORMS, Platform, setting="AUTOMIGRATE_PLATFORM", noun="platform")
 
 
 def get_platform(name: str | None = None) -> Platform:

@@ -1,9 +1,8 @@
 """Where metrics come from: one module per source, chosen by settings.AUTOMIGRATE["METRIC_SOURCE"]."""
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
+from automigrate.registry import resolve
 from automigrate.sources.base import MetricSource, SourceError, WindowMeans
 from automigrate.sources.bounded import BoundedSource, SourceTimedOut, bounded
 
@@ -23,24 +22,9 @@ SOURCES = {
 
 
 def source_class(name: str | None = None) -> type[MetricSource]:
-    """The source class a name stands for; ImproperlyConfigured, in one line, if it stands for none.
-
-    Also called by the system check (automigrate.checks), so a typo in
-    AUTOMIGRATE_METRIC_SOURCE is reported at start-up.
-    """
+    """The source class a name stands for; ImproperlyConfigured, in one line, if it stands for none."""
     name = name or settings.AUTOMIGRATE["METRIC_SOURCE"]
-    try:
-        found = import_string(SOURCES.get(name, name))
-    except ImportError as exc:
-        found, why = None, f" ({str(exc).splitlines()[0]})" if "." in name else ""
-    else:
-        why = "" if isinstance(found, type) and issubclass(found, MetricSource) else " (not a MetricSource)"
-    if why or found is None:
-        raise ImproperlyConfigured(
-            f"AUTOMIGRATE_METRIC_SOURCE={name!r} is not a metric source{why}: use {', '.join(SOURCES)},"
-            " or the dotted path of a MetricSource class"
-        )
-    return found
+    return resolve(name, SOURCES, MetricSource, setting="AUTOMIGRATE_METRIC_SOURCE", noun="metric source")
 
 
 def get_source(name: str | None = None) -> BoundedSource:
