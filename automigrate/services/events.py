@@ -11,29 +11,14 @@ def actor_name(user) -> str:
     return user.get_username()
 
 
-def record_event(
-    action: str,
-    summary: str,
-    *,
-    rule=None,
-    rule_ref: int | None = None,
-    rule_name: str = "",
-    user=None,
-    guest=None,
-    source_host=None,
-    target_host=None,
-    migration=None,
-    notes: dict | None = None,
-) -> Event:
+def record_event(action: str, summary: str, **described) -> Event:
     """Append one event, copying the names of what it describes as they are now.
 
     The copies are what every reader shows: the host, guest or rule may later
     be renamed or deleted, and the event must still say what happened to whom.
+    ``described``: the keyword arguments of ``new_event`` (rule, user, guest, hosts, migration, notes).
     """
-    event = new_event(
-        action, summary, rule=rule, rule_ref=rule_ref, rule_name=rule_name, user=user, guest=guest,
-        source_host=source_host, target_host=target_host, migration=migration, notes=notes,
-    )
+    event = new_event(action, summary, **described)
     event.save()
     return event
 
