@@ -15,22 +15,22 @@ against the other groups as in admin and the API, and writes its event.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from automigrate.engine.model import GROUP_KINDS, STRENGTHS
-from automigrate.management.commands.migrationalert import OneLineErrorParser, _one_line, format_table
+from automigrate.management.commands.migrationalert import (
+    OneLineErrorCommand,
+    OneLineErrorParser,
+    _one_line,
+    format_table,
+)
 from automigrate.models import PlacementGroup
 from automigrate.services import maintenance as maintenance_service
 from automigrate.services import placement as placement_service
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorCommand):
     help = "Create, list, show, change and delete placement groups; show and repair violations."
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = lambda message: OneLineErrorParser.error(parser, message)
-        return parser
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=OneLineErrorParser)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from automigrate.management.commands.migrationalert import OneLineErrorParser
+from automigrate.management.commands.migrationalert import OneLineErrorCommand, OneLineErrorParser
 from automigrate.models import Host
 from automigrate.services import maintenance as maintenance_service
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorCommand):
     help = "Host maintenance: `enter` moves every guest off and keeps the host out of service; `exit` returns it."
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = lambda message: OneLineErrorParser.error(parser, message)
-        return parser
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=OneLineErrorParser)

@@ -68,6 +68,15 @@ class OneLineErrorParser(CommandParser):
         raise BadArgument(f"Error: {message}")
 
 
+class OneLineErrorCommand(BaseCommand):
+    """A command whose usage mistakes, a missing or unknown subcommand included, are one line (exit 2)."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.error = lambda message: OneLineErrorParser.error(parser, message)
+        return parser
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A table drawn like climc's: +---+ rules, centered headers, left-aligned cells."""
     cells = [[printable(v) for v in row] for row in rows]
@@ -113,14 +122,8 @@ def _join(objects) -> str:
     return ",".join(sorted(o.name for o in objects))
 
 
-class Command(BaseCommand):
+class Command(OneLineErrorCommand):
     help = "Create, list, show, change and delete migration rules, and read their events."
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # A missing or unknown subcommand is also one line.
-        parser.error = lambda message: OneLineErrorParser.error(parser, message)
-        return parser
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=OneLineErrorParser)
