@@ -483,3 +483,49 @@ def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) ->
             annotations=[note],
         ),
     }
+
+
+# --- backtest (automigrate.services.backtest) ---------------------------------------
+
+COLOR_WITHOUT = COLOR_HOT
+COLOR_OTHER_POLICY = "#7b8794"
+
+
+def backtest_hosts_over(result: dict) -> dict:
+    """Hosts above the threshold at each step of a backtest: without the rule ("none") and with it, per policy."""
+    from datetime import timedelta
+
+    from automigrate.services.backtest import LIVE_POLICY, WITHOUT_RULE
+
+    start = datetime.fromisoformat(result["start"])
+    step = timedelta(seconds=result["step_seconds"])
+    times = [_time(start + k * step) for k in range(result["steps"])]
+    rows = {row["policy"]: row for row in result["policies"]}
+    traces = []
+    for policy, counts in result["hosts_over_threshold"].items():
+        if policy == WITHOUT_RULE:
+            name, color, width = "without the rule", COLOR_WITHOUT, 2
+        elif policy == LIVE_POLICY:
+            name, color, width = f"with the rule ({policy})", COLOR_OK, 2.5
+        else:
+            name, color, width = f"policy {policy}", COLOR_OTHER_POLICY, 1.2
+        traces.append({
+            "type": "scatter", "mode": "lines", "name": _text(name), "x": times, "y": counts,
+            "line": {"color": color, "width": width, "shape": "hv", **({} if width >= 2 else {"dash": "dot"})},
+            "hovertemplate": f"%{{x}}<br>%{{y}} hosts above {result['threshold']:g} %<extra>{_text(name)}</extra>",
+        })
+    layout = _base_layout(
+        showlegend=True, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+        margin={"l": 56, "r": 16, "t": 16, "b": 70},
+        xaxis={"type": "date", "title": {"text": f"time ({timezone.get_current_timezone_name()})"}},
+        yaxis={"title": {"text": f"hosts above {result['threshold']:g} %"}, "rangemode": "tozero",
+               "tickformat": "d"},
+    )
+    parts = [
+        f"{'without the rule' if policy == WITHOUT_RULE else policy}:"
+        f" {rows[policy]['overload_host_minutes']:g} overload host-minutes"
+        for policy in result["hosts_over_threshold"]
+    ]
+    summary = (f"Hosts above {result['threshold']:g} % over {result['steps']} steps of {result['step_seconds']} s; "
+               + ", ".join(parts))
+    return {"data": traces, "layout": layout, "summary": summary}

@@ -1,0 +1,128 @@
+"""The history a backtest replays: samples pushed through /write, resampled, gaps, placement walked back."""
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+
+from automigrate.models import Migration
+from automigrate.services import backtest
+from automigrate.simulator.traces import read_trace
+from tests.backtest.conftest import END, STEP, START
+
+pytestmark = pytest.mark.django_db
+
+
+def history():
+    return backtest.read_history(86400, STEP, now=END)
+
+
+def test_the_day_becomes_288_steps_of_5_minutes_with_each_step_the_mean_of_its_samples(known_day):
+    h = history()
+    assert (h.start, h.end, h.trace.steps, h.trace.step_seconds) == (START, END, 288, STEP)
+    guests = {g.name: g for g in h.trace.guests}
+    assert sorted(guests) == ["vm-a", "vm-b", "vm-c", "vm-hot", "vm-moved"]
+    # Five samples 18, 22, 20, 19, 21 per step: each step is their mean, 20.
+    assert set(guests["vm-a"].cpu) == {20.0}
+    hot = guests["vm-hot"].cpu
+    assert hot[71] == 10.0 and set(hot[72:120]) == {100.0} and hot[120] == 10.0
+    assert (guests["vm-moved"].vcpu_count, guests["vm-moved"].vmem_size) == (2, 2048)
+    assert {h.name: (h.cpu_count, h.mem_total) for h in h.trace.hosts} == {
+        name: (8, 64 * 1024**3) for name in ("h1", "h2", "h3")
+    }
+
+
+def test_a_short_gap_repeats_the_last_value_a_longer_one_counts_as_zero(known_day):
+    h = history()
+    vm_c = next(g for g in h.trace.guests if g.name == "vm-c").cpu
+    # Silent for 20 minutes from hour 16 (steps 192-195): 10 minutes held, then 0 %.
+    assert vm_c[190:198] == (5.0, 5.0, 5.0, 5.0, 0.0, 0.0, 5.0, 5.0)
+    assert (h.held_steps, h.zero_steps, h.empty_steps) == (2, 2, 0)
+    assert any("2 of 1440 guest-steps" in note for note in h.notes())
+
+
+def test_the_start_placement_walks_back_the_successful_migrations_since_the_start(known_day):
+    h = history()
+    placement = {g.name: g.host for g in h.trace.guests}
+    # vm-moved runs on h2 now; it came from h1 at hour 12: the day starts with it on h1.
+    # The failed attempt from h3 moved nothing, so it is not walked back.
+    assert placement == {"vm-hot": "h1", "vm-a": "h1", "vm-moved": "h1", "vm-b": "h2", "vm-c": "h3"}
+    assert (h.migrations_walked_back, h.migrations_inconsistent) == (1, 0)
+
+
+def test_migrations_before_the_window_are_not_walked_back(known_day):
+    # A 6-hour window ending at the day's end starts after hour 12's migration.
+    h = backtest.read_history(6 * 3600, STEP, now=END)
+    assert {g.name: g.host for g in h.trace.guests}["vm-moved"] == "h2"
+    assert h.migrations_walked_back == 0
+
+
+def test_a_chain_of_moves_walks_back_to_the_first_source(known_day):
+    h1, h2, h3 = known_day["hosts"]
+    vm_a = h1.guests.get(name="vm-a")
+    # vm-a went h1 -> h3 -> h2 during the day; the inventory moved with it.
+    for source, target, hour in ((h1, h3, 14), (h3, h2, 18)):
+        at = START + timedelta(hours=hour)
+        Migration.objects.create(guest=vm_a, source=source, target=target, state=Migration.State.SUCCEEDED,
+                                 requested_at=at, started_at=at, finished_at=at)
+    vm_a.host = h2
+    vm_a.save()
+    h = history()
+    assert {g.name: g.host for g in h.trace.guests}["vm-a"] == "h1"
+    assert h.migrations_walked_back == 3
+
+
+def test_without_the_rule_the_hot_hours_are_the_overload_and_with_it_less(cpu_rule):
+    outcome = backtest.run(cpu_rule, 86400, step_seconds=STEP, now=END)
+    rows = {r.policy: r for r in outcome.results}
+    assert set(rows) >= {"automigrate", "classic", "none"}
+    # Only because vm-moved starts on h1: four hours of h1 at 72.5 %.
+    assert rows["none"].overload_host_minutes == 240.0
+    assert rows["none"].hosts_over_threshold[72:120] == (1,) * 48
+    assert sum(rows["none"].hosts_over_threshold) == 48
+    assert rows["automigrate"].migrations >= 1
+    assert rows["automigrate"].overload_host_minutes < 240.0
+    for r in outcome.results:
+        assert sum(r.hosts_over_threshold) * STEP / 60 == r.overload_host_minutes
+
+
+def test_the_recorded_result_equals_simulate_on_the_exported_trace(cpu_rule, tmp_path):
+    """The issue's check: backtest = `simulate --trace` on the same data exported as JSON, for every policy."""
+    path = tmp_path / "history.json"
+    out = io.StringIO()
+    call_command("backtest", "day-cpu", "--since", "1d", "--step", "5m", "--until", END.isoformat(),
+                 "--export-trace", str(path), stdout=out)
+    assert read_trace(path).steps == 288
+    out = io.StringIO()
+    call_command("backtest", "day-cpu", "--since", "1d", "--step", "5m", "--until", END.isoformat(), "--json",
+                 stdout=out)
+    recorded = json.loads(out.getvalue())
+    assert len(recorded["policies"]) == len(backtest.replayer.POLICIES)
+    for row in recorded["policies"]:
+        out = io.StringIO()
+        call_command("simulate", "--trace", str(path), "--policy", row["policy"], "--threshold", "60",
+                     "--period", "10m", "--json", stdout=out)
+        simulated = json.loads(out.getvalue())
+        assert simulated.pop("trace") == str(path)
+        assert simulated == row, row["policy"]
+    assert recorded["hosts_over_threshold"]["none"][72:120] == [1] * 48
+
+
+def test_a_rules_target_list_and_pinned_guests_reach_the_replay(cpu_rule, known_day):
+    h1, h2, h3 = known_day["hosts"]
+    cpu_rule.target_hosts.set([h3])
+    guest = h1.guests.get(name="vm-hot")
+    guest.labels = ["pinned"]
+    guest.save()
+    outcome = backtest.run(cpu_rule, 86400, policies=["automigrate"], step_seconds=STEP, now=END)
+    scope = backtest.scope_for(cpu_rule, outcome.history)
+    assert scope.target_hosts == frozenset({"h3"})
+    assert "vm-hot" not in scope.source_guests and "vm-a" in scope.source_guests
+    assert any("pinned" in note for note in outcome.notes)
+
+
+def test_a_window_without_guest_samples_is_one_clear_error(cpu_rule):
+    with pytest.raises(backtest.BacktestError, match="no guest CPU samples"):
+        backtest.read_history(3600, STEP, now=START - timedelta(days=1))
