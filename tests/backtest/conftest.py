@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from automigrate.engine.model import CPU
@@ -76,7 +77,7 @@ def backtest_settings(settings):
 
 
 @pytest.fixture
-def known_day(client, operator, make_host, make_guest):
+def known_day(operator, make_host, make_guest):
     """The cluster above, its day of samples written through POST /write, and the migration records."""
     h1, h2, h3 = (make_host(name, cpu_count=8, mem_total=64 * 1024**3) for name in ("h1", "h2", "h3"))
     make_guest("vm-hot", h1, vcpu_count=4, vmem_size=4096)
@@ -85,6 +86,7 @@ def known_day(client, operator, make_host, make_guest):
     moved = make_guest("vm-moved", h2, vcpu_count=2, vmem_size=2048)
     make_guest("vm-c", h3, vcpu_count=4, vmem_size=4096)
     token = Token.objects.create(user=operator).key
+    client = Client()  # its own: the test's client may be logged in as someone else
     lines = day_lines()
     for first in range(0, len(lines), 5000):
         response = client.generic(
@@ -99,7 +101,6 @@ def known_day(client, operator, make_host, make_guest):
     failed_at = START + timedelta(hours=3)
     Migration.objects.create(guest=moved, source=h3, target=h2, state=Migration.State.FAILED,
                              requested_at=failed_at, started_at=failed_at, finished_at=failed_at)
-    client.logout()
     return {"hosts": (h1, h2, h3), "moved": moved}
 
 
