@@ -10,7 +10,7 @@ from django.core.management import call_command
 from automigrate.models import Migration
 from automigrate.services import backtest
 from automigrate.simulator.traces import read_trace
-from tests.backtest.conftest import END, STEP, START
+from tests.backtest.conftest import END, START, STEP
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +111,7 @@ def test_the_recorded_result_equals_simulate_on_the_exported_trace(cpu_rule, tmp
 
 
 def test_a_rules_target_list_and_pinned_guests_reach_the_replay(cpu_rule, known_day):
-    h1, h2, h3 = known_day["hosts"]
+    h1, _, h3 = known_day["hosts"]
     cpu_rule.target_hosts.set([h3])
     guest = h1.guests.get(name="vm-hot")
     guest.labels = ["pinned"]
