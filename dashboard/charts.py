@@ -514,12 +514,14 @@ def backtest_hosts_over(result: dict) -> dict:
             "line": {"color": color, "width": width, "shape": "hv", **({} if width >= 2 else {"dash": "dot"})},
             "hovertemplate": f"%{{x}}<br>%{{y}} hosts above {result['threshold']:g} %<extra>{_text(name)}</extra>",
         })
+    most = max((max(counts, default=0) for counts in result["hosts_over_threshold"].values()), default=0)
     layout = _base_layout(
-        showlegend=True, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
-        margin={"l": 56, "r": 16, "t": 16, "b": 70},
+        showlegend=True, legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="x unified",
+        margin={"l": 56, "r": 16, "t": 36, "b": 48},
         xaxis={"type": "date", "title": {"text": f"time ({timezone.get_current_timezone_name()})"}},
+        # Whole hosts: a tick per host while there are few, never 0.5 of one.
         yaxis={"title": {"text": f"hosts above {result['threshold']:g} %"}, "rangemode": "tozero",
-               "tickformat": "d"},
+               "tickformat": "d", **({"dtick": 1} if most <= 10 else {})},
     )
     parts = [
         f"{'without the rule' if policy == WITHOUT_RULE else policy}:"

@@ -152,6 +152,7 @@ class History:
     held_steps: int = 0
     zero_steps: int = 0
     empty_steps: int = 0  # steps in which no guest had a sample at all (the collector was down?)
+    skipped_steps: int = 0  # steps asked for before the first sample: the window starts later
     guests_without_samples: int = 0  # in the inventory, no sample in the window: left out
     migrations_walked_back: int = 0
     # successful migrations whose target is not where the guest was then (moved by other means)
@@ -167,7 +168,10 @@ class History:
         """What a reader should know about how the history was rebuilt, one line each."""
         trace = self.trace
         guest_steps = max(1, len(trace.guests) * trace.steps)
-        lines = [
+        lines = [] if not self.skipped_steps else [
+            f"no guest sample before {self.start:%Y-%m-%d %H:%M} UTC: the window starts there,"
+            f" {format_period(self.skipped_steps * self.step_seconds)} later than asked"]
+        lines += [
             f"{self.held_steps} of {guest_steps} guest-steps ({100 * self.held_steps / guest_steps:.1f} %) had no"
             f" sample and repeat the guest's last value (gaps up to {format_period(GAP_HOLD_SECONDS)});"
             f" {self.zero_steps} ({100 * self.zero_steps / guest_steps:.1f} %) count as 0 % (before the guest's"
@@ -290,6 +294,16 @@ def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, ste
             f"no guest CPU samples between {start:%Y-%m-%d %H:%M} and now (UTC): nothing to replay"
             " (are guests reporting vm_cpu? see `manage.py metrics probe`)"
         )
+    # History younger than the window (a new cluster, samples past their retention): the
+    # window starts at the first step with a sample, rather than replaying idle guests before it.
+    first = min(min(guest_slots) for guest_slots in slots.values())
+    asked_steps = steps
+    if first:
+        start, steps = start + timedelta(seconds=first * step), steps - first
+        slots = {guest: {k - first: v for k, v in guest_slots.items()} for guest, guest_slots in slots.items()}
+    if steps < MIN_STEPS:
+        raise BacktestError(f"only {format_period(step * steps)} of guest samples so far (they start at"
+                            f" {start:%Y-%m-%d %H:%M} UTC): too little to replay, try again later")
     hosts = list(Host.objects.order_by("name").values_list("pk", "name", "cpu_count", "mem_total", "enabled", "status"))
     host_names = {pk: name for pk, name, *_ in hosts}
     guest_rows = list(
@@ -311,7 +325,7 @@ def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, ste
     )
     return History(
         trace=trace, start=start, step_seconds=step, held_steps=held, zero_steps=zeros,
-        empty_steps=steps - len(reported),
+        empty_steps=steps - len(reported), skipped_steps=asked_steps - steps,
         guests_without_samples=Guest.objects.exclude(status=Guest.Status.GONE).exclude(pk__in=list(slots)).count(),
         migrations_walked_back=walked, migrations_inconsistent=inconsistent,
         pinned=frozenset(name for _, name, _, _, _, labels in guest_rows if PINNED_LABELS.intersection(labels or [])),

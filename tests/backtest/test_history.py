@@ -126,3 +126,10 @@ def test_a_rules_target_list_and_pinned_guests_reach_the_replay(cpu_rule, known_
 def test_a_window_without_guest_samples_is_one_clear_error(cpu_rule):
     with pytest.raises(backtest.BacktestError, match="no guest CPU samples"):
         backtest.read_history(3600, STEP, now=START - timedelta(days=1))
+
+
+def test_a_window_longer_than_the_history_starts_at_the_first_sample_and_says_so(known_day):
+    h = backtest.read_history(2 * 86400, STEP, now=END)
+    assert (h.start, h.trace.steps, h.skipped_steps) == (START, 288, 288)
+    assert h.notes()[0].startswith(f"no guest sample before {START:%Y-%m-%d %H:%M} UTC: the window starts there, 1d")
+    assert {g.name: g.host for g in h.trace.guests}["vm-moved"] == "h1"  # walked back from the real start
