@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -218,14 +219,14 @@ def read_history(
     return _history(slots, start, step, steps)
 
 
-def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, dict[int, float]]:
+def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, array]:
     """guest pk -> {step index: mean CPU}: one GROUP BY (guest, step) per slice of READ_SLICE_SECONDS.
 
     Slices, not one query: a week of a large cluster is hundreds of millions of rows, and one
     statement over all of them would outlive PostgreSQL's statement_timeout (30 s by default).
     """
     slice_steps = max(1, READ_SLICE_SECONDS // step)
-    slots: dict[int, dict[int, float]] = {}
+    slots: dict[int, array] = {}
     for first in range(0, steps, slice_steps):
         count = min(slice_steps, steps - first)
         since = start + timedelta(seconds=first * step)
@@ -244,15 +245,15 @@ def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progres
         for guest_id, slot, mean in fetched:
             k = int(slot)
             if first <= k < first + count:  # float rounding at the slice's edges must not add a step
-                slots.setdefault(guest_id, {})[k] = mean
+                _slot_row(slots, guest_id, steps)[k] = mean
         progress(0.3 * (first + count) / steps, f"read {first + count} of {steps} steps of guest samples")
     return slots
 
 
-def _slots_from_source(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, dict[int, float]]:
+def _slots_from_source(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, array]:
     """An external store has no bucketed guest question: one guest_means (bounded) per step."""
     source = get_source()
-    slots: dict[int, dict[int, float]] = {}
+    slots: dict[int, array] = {}
     for k in range(steps):
         since = start + timedelta(seconds=k * step)
         try:
@@ -260,23 +261,34 @@ def _slots_from_source(start: datetime, step: int, steps: int, progress: Progres
         except SourceError as exc:
             raise BacktestError(f"{exc}: no history read (stopped at step {k + 1} of {steps})") from None
         for guest_id, mean in means.items():
-            slots.setdefault(guest_id, {})[k] = mean
+            _slot_row(slots, guest_id, steps)[k] = mean
         if k % 50 == 0:
             progress(0.3 * k / steps, f"read {k} of {steps} steps from {source.describe()}")
     return slots
 
 
-def _fill(slots: dict[int, float], steps: int, hold: int) -> tuple[tuple[float, ...], int, int]:
-    """One guest's per-step CPU with the gaps filled (see the module doc): (values, held, zeros)."""
+def _slot_row(slots: dict[int, array], guest_id: int, steps: int) -> array:
+    """A guest's step means, NaN where it has no sample: 8 bytes a step (a dict of floats took ~100)."""
+    row = slots.get(guest_id)
+    if row is None:
+        row = slots[guest_id] = array("d", [math.nan]) * steps
+    return row
+
+
+def _fill(means: array, hold: int, reported: bytearray) -> tuple[tuple[float, ...], int, int]:
+    """One guest's per-step CPU with the gaps filled (see the module doc): (values, held, zeros).
+
+    Marks in ``reported`` the steps where it had a sample.
+    """
     values: list[float] = []
     held = zeros = 0
     last: float | None = None
     gap = 0
-    for k in range(steps):
-        mean = slots.get(k)
-        if mean is not None:
+    for k, mean in enumerate(means):
+        if mean == mean:  # not NaN: a sample
             last, gap = round(clip(CPU, mean), ROUND_CPU), 0
             values.append(last)
+            reported[k] = 1
         elif last is not None and gap < hold:
             gap += 1
             held += 1
@@ -288,7 +300,7 @@ def _fill(slots: dict[int, float], steps: int, hold: int) -> tuple[tuple[float, 
     return tuple(values), held, zeros
 
 
-def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, steps: int) -> History:
+def _history(slots: dict[int, array], start: datetime, step: int, steps: int) -> History:
     if not slots:
         raise BacktestError(
             f"no guest CPU samples between {start:%Y-%m-%d %H:%M} and now (UTC): nothing to replay"
@@ -296,11 +308,11 @@ def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, ste
         )
     # History younger than the window (a new cluster, samples past their retention): the
     # window starts at the first step with a sample, rather than replaying idle guests before it.
-    first = min(min(guest_slots) for guest_slots in slots.values())
+    first = min(next(k for k, mean in enumerate(row) if mean == mean) for row in slots.values())
     asked_steps = steps
     if first:
         start, steps = start + timedelta(seconds=first * step), steps - first
-        slots = {guest: {k - first: v for k, v in guest_slots.items()} for guest, guest_slots in slots.items()}
+        slots = {guest: row[first:] for guest, row in slots.items()}
     if steps < MIN_STEPS:
         raise BacktestError(f"only {format_period(step * steps)} of guest samples so far (they start at"
                             f" {start:%Y-%m-%d %H:%M} UTC): too little to replay, try again later")
@@ -312,12 +324,13 @@ def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, ste
     )
     placement, walked, inconsistent = placement_at(start, {pk: host_id for pk, _, host_id, *_ in guest_rows})
     hold = max(1, GAP_HOLD_SECONDS // step)
+    reported = bytearray(steps)
+    with_samples = list(slots)
     guests, held, zeros = [], 0, 0
     for pk, name, _, vcpus, vmem, _labels in guest_rows:
-        cpu, guest_held, guest_zeros = _fill(slots[pk], steps, hold)
+        cpu, guest_held, guest_zeros = _fill(slots.pop(pk), hold, reported)  # pop: free each row once used
         held, zeros = held + guest_held, zeros + guest_zeros
         guests.append(GuestTrace(name=name, vcpu_count=vcpus, vmem_size=vmem, cpu=cpu, host=host_names[placement[pk]]))
-    reported = set().union(*(s.keys() for s in slots.values()))
     trace = Trace(
         path=f"history of the last {format_period(step * steps)}", kind="history", step_seconds=step,
         hosts=tuple(HostSpec(name, cpu_count, mem_total) for _, name, cpu_count, mem_total, _, _ in hosts),
@@ -325,8 +338,8 @@ def _history(slots: dict[int, dict[int, float]], start: datetime, step: int, ste
     )
     return History(
         trace=trace, start=start, step_seconds=step, held_steps=held, zero_steps=zeros,
-        empty_steps=steps - len(reported), skipped_steps=asked_steps - steps,
-        guests_without_samples=Guest.objects.exclude(status=Guest.Status.GONE).exclude(pk__in=list(slots)).count(),
+        empty_steps=steps - sum(reported), skipped_steps=asked_steps - steps,
+        guests_without_samples=Guest.objects.exclude(status=Guest.Status.GONE).exclude(pk__in=with_samples).count(),
         migrations_walked_back=walked, migrations_inconsistent=inconsistent,
         pinned=frozenset(name for _, name, _, _, _, labels in guest_rows if PINNED_LABELS.intersection(labels or [])),
         not_accepting=frozenset(

@@ -133,3 +133,51 @@ def test_a_window_longer_than_the_history_starts_at_the_first_sample_and_says_so
     assert (h.start, h.trace.steps, h.skipped_steps) == (START, 288, 288)
     assert h.notes()[0].startswith(f"no guest sample before {START:%Y-%m-%d %H:%M} UTC: the window starts there, 1d")
     assert {g.name: g.host for g in h.trace.guests}["vm-moved"] == "h1"  # walked back from the real start
+
+
+class StoreLikeSource:
+    """An external store's side of the interface: window means only, no tables of ours (the database's answers)."""
+
+    reads_our_tables = False
+    asked: list = []
+    fail_at: int | None = None
+
+    def describe(self):
+        return "metric source test-store"
+
+    def guest_means(self, since, until, guest_ids=None):
+        from automigrate.sources.base import SourceError
+        from automigrate.sources.database import guest_window_means
+
+        self.asked.append((since, until))
+        if self.fail_at is not None and len(self.asked) > self.fail_at:
+            raise SourceError("metric source test-store did not answer in 5 s")
+        return guest_window_means(since, until, guest_ids)
+
+
+@pytest.fixture
+def store(monkeypatch):
+    StoreLikeSource.asked = []
+    StoreLikeSource.fail_at = None
+    monkeypatch.setattr(backtest, "source_class", lambda: StoreLikeSource)
+    monkeypatch.setattr(backtest, "get_source", StoreLikeSource)
+    return StoreLikeSource
+
+
+def test_an_external_store_is_asked_once_per_step_for_every_guest(known_day, store):
+    h = history()
+    assert len(store.asked) == 288 and store.asked[0] == (START, START + timedelta(seconds=STEP))
+    guests = {g.name: g.cpu for g in h.trace.guests}
+    # A store's windows are (t, t + 5 min]: the same five wobbling samples, so the level again,
+    # except the last step, whose fifth sample would be at the end of the day (never sent).
+    assert set(guests["vm-a"][:-1]) == {20.0} and guests["vm-a"][-1] == 20.5
+    assert set(guests["vm-hot"][72:119]) == {100.0}
+    assert {g.name: g.host for g in h.trace.guests}["vm-moved"] == "h1"
+
+
+def test_a_store_that_stops_answering_ends_the_backtest_in_one_line(known_day, store):
+    store.fail_at = 10
+    with pytest.raises(backtest.BacktestError) as caught:
+        history()
+    assert str(caught.value) == ("metric source test-store did not answer in 5 s: no history read"
+                                 " (stopped at step 11 of 288)")
