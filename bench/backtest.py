@@ -106,13 +106,56 @@ def case(hosts: int, guests: int, days: int, sample_seconds: int) -> dict:
     }
 
 
+def replay_only(hosts: int, guests: int, days: int) -> dict:
+    """The replays alone, on a synthetic history of the same shape (no database): sizes too long to fill."""
+    import math
+    import random
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automigrate.settings")
+    django.setup()
+    from automigrate.services import backtest
+    from automigrate.simulator import replay as replayer
+    from automigrate.simulator.traces import GuestTrace, HostSpec, Trace
+
+    since = days * 86400
+    step = backtest.choose_step(since, guests)
+    steps = since // step
+    rng = random.Random(0)
+    started = time.perf_counter()
+    host_specs = tuple(HostSpec(f"bh-{i:04d}", 32, 256 * 1024**3) for i in range(hosts))
+
+    def cpu(g: int, k: int) -> float:  # the fill's wave: a level per guest, a daily wave per host, noise
+        wave = 25 * math.sin(2 * math.pi * (k * step / 86400 + (g % hosts % 6) / 6))
+        return round(min(100.0, max(0.0, 20 + (g % 5) * 8 + wave + rng.random() * 10)), 4)
+
+    trace = Trace("synthetic", "history", step, host_specs, tuple(
+        GuestTrace(f"bg-{g:05d}", 4, 4096, tuple(cpu(g, k) for k in range(steps)), host=f"bh-{g % hosts:04d}")
+        for g in range(guests)))
+    built = time.perf_counter() - started
+    timings = {}
+    for policy in replayer.POLICIES:
+        started = time.perf_counter()
+        result = replayer.replay(trace, backtest.replay_config(policy, 60.0, 600))
+        timings[policy] = (round(time.perf_counter() - started, 1), result.overload_host_minutes, result.migrations)
+    return {"hosts": hosts, "guests": guests, "days": days, "step_seconds": step, "steps": steps,
+            "build_seconds": round(built, 1), "replays": timings,
+            "replay_seconds": round(sum(t for t, _, _ in timings.values()), 1),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int)
     parser.add_argument("--guests", type=int)
     parser.add_argument("--days", type=int)
     parser.add_argument("--sample-seconds", type=int, default=60)
+    parser.add_argument("--replay-only", action="store_true", help="no database: the replays of a synthetic history")
     args = parser.parse_args()
+    if args.replay_only:
+        print(json.dumps(replay_only(args.hosts, args.guests, args.days)))
+        return
     if args.hosts:
         print(json.dumps(case(args.hosts, args.guests, args.days, args.sample_seconds)))
         return
