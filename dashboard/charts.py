@@ -488,6 +488,7 @@ def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) ->
 # --- backtest (automigrate.services.backtest) ---------------------------------------
 
 COLOR_WITHOUT = COLOR_HOT
+BACKTEST_MAX_POINTS = 2000
 COLOR_OTHER_POLICY = "#7b8794"
 
 
@@ -498,11 +499,15 @@ def backtest_hosts_over(result: dict) -> dict:
     from automigrate.services.backtest import LIVE_POLICY, WITHOUT_RULE
 
     start = datetime.fromisoformat(result["start"])
-    step = timedelta(seconds=result["step_seconds"])
-    times = [_time(start + k * step) for k in range(result["steps"])]
+    # A week of 1-minute steps is 10,080 points a line: draw at most BACKTEST_MAX_POINTS, each the
+    # most hosts above the threshold in its bucket, so no peak disappears.
+    bucket = max(1, math.ceil(result["steps"] / BACKTEST_MAX_POINTS))
+    step = timedelta(seconds=result["step_seconds"] * bucket)
+    times = [_time(start + k * step) for k in range(math.ceil(result["steps"] / bucket))]
     rows = {row["policy"]: row for row in result["policies"]}
     traces = []
-    for policy, counts in result["hosts_over_threshold"].items():
+    for policy, all_counts in result["hosts_over_threshold"].items():
+        counts = [max(all_counts[k:k + bucket]) for k in range(0, len(all_counts), bucket)]
         if policy == WITHOUT_RULE:
             name, color, width = "without the rule", COLOR_WITHOUT, 2
         elif policy == LIVE_POLICY:
@@ -528,6 +533,7 @@ def backtest_hosts_over(result: dict) -> dict:
         f" {rows[policy]['overload_host_minutes']:g} overload host-minutes"
         for policy in result["hosts_over_threshold"]
     ]
-    summary = (f"Hosts above {result['threshold']:g} % over {result['steps']} steps of {result['step_seconds']} s; "
-               + ", ".join(parts))
+    drawn = f" (most per {bucket} steps drawn)" if bucket > 1 else ""
+    summary = (f"Hosts above {result['threshold']:g} % over {result['steps']} steps of {result['step_seconds']} s"
+               f"{drawn}; " + ", ".join(parts))
     return {"data": traces, "layout": layout, "summary": summary}

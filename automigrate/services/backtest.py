@@ -496,6 +496,9 @@ def run(
 # --- runs from the dashboard (a Celery task each) -----------------------------
 
 
+KEEP_RUNS_PER_RULE = 5
+
+
 class RunRefused(Exception):
     """A run that cannot start now; one line for the page."""
 
@@ -536,6 +539,9 @@ def start_run(rule: MigrationRule, user, since_seconds: int):
         raise RunRefused(f"a backtest of {rule.name} is already running: wait for it to finish")
     run_row = BacktestRun.objects.create(rule=rule, requested_by=user, since_seconds=since_seconds,
                                          message="queued: waiting for a worker")
+    # Each result is up to a few hundred KB of series: keep only the latest few per rule.
+    old = BacktestRun.objects.filter(rule=rule).order_by("-requested_at", "-id").values_list("pk", flat=True)
+    BacktestRun.objects.filter(pk__in=list(old[KEEP_RUNS_PER_RULE:])).delete()
     transaction.on_commit(lambda: tasks.run_backtest.delay(run_row.pk))
     return run_row
 

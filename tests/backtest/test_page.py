@@ -136,3 +136,27 @@ def test_the_real_celery_worker_runs_it_from_the_evaluation_queue(cpu_rule, monk
             time.sleep(0.5)
     assert run.state == "done", run.message
     assert {row["policy"]: row for row in run.result["policies"]}["none"]["overload_host_minutes"] == 240.0
+
+
+def test_only_the_latest_runs_of_a_rule_are_kept(cpu_rule):
+    for _ in range(backtest.KEEP_RUNS_PER_RULE + 2):
+        run = backtest.start_run(cpu_rule, None, 3600)
+        BacktestRun.objects.filter(pk=run.pk).update(state="done")
+    assert BacktestRun.objects.filter(rule=cpu_rule).count() == backtest.KEEP_RUNS_PER_RULE
+    assert BacktestRun.objects.filter(pk=run.pk).exists()  # the newest stays
+
+
+def test_a_week_of_minutes_is_drawn_as_at_most_2000_points_keeping_every_peak():
+    from dashboard import charts
+
+    steps = 7 * 1440
+    counts = [0] * steps
+    counts[4321] = 3  # one minute with three hosts above: must survive the downsampling
+    result = {"start": "2026-11-25T00:00:00+00:00", "step_seconds": 60, "steps": steps, "threshold": 60.0,
+              "policies": [{"policy": "none", "overload_host_minutes": 3.0}],
+              "hosts_over_threshold": {"none": counts}}
+    figure = charts.backtest_hosts_over(result)
+    line = figure["data"][0]
+    assert len(line["x"]) == len(line["y"]) <= charts.BACKTEST_MAX_POINTS
+    assert max(line["y"]) == 3 and sum(line["y"]) == 3
+    assert "most per 6 steps drawn" in figure["summary"]
