@@ -56,7 +56,7 @@ DEFAULT_SINCE_SECONDS = 7 * 86400
 # The step sizes a backtest picks from: the finest whose guest-steps fit MAX_GUEST_STEPS.
 STEP_CHOICES = (60, 120, 300, 600, 900, 1800, 3600)
 # Guest values held in memory (a float object each, twice: the trace and the replay's busy
-# cores): 4 M values is about 0.3 GB, what one worker process may take on a small machine.
+# cores): 2.9 M took a 579 MiB worker (BENCHMARKS.md), so 4 M is up to ~0.8 GB.
 MAX_GUEST_STEPS = 4_000_000
 MIN_STEPS = 2
 # Each query of the history reads this much of it (bounded by statement_timeout, gives progress).
