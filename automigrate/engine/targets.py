@@ -77,7 +77,7 @@ class FitChecker:
             return cpu_share(cand.demand, target.cpu_count)
         return float(cand.num_bytes)
 
-    def threshold_entry(self, cand: Candidate, target: HostLoad) -> Rejection:
+    def threshold_rejection(self, cand: Candidate, target: HostLoad) -> Rejection:
         return explain.threshold_rejection(
             self.metric,
             target.name,
@@ -94,13 +94,13 @@ class FitChecker:
         assert target.cpu is not None and target.mem is not None  # eligible targets have both
         if self.metric == CPU:
             if not target.cpu + score < self.threshold:
-                return self.threshold_entry(cand, target)
+                return self.threshold_rejection(cand, target)
             floor = self.tuning.mem_floor_fraction * target.state.mem_total
             if not target.mem - cand.num_bytes > floor:
                 return explain.mem_floor_rejection(target.name, cand.name, target.mem, cand.num_bytes, floor)
         else:
             if not target.mem - score > self.threshold:
-                return self.threshold_entry(cand, target)
+                return self.threshold_rejection(cand, target)
             ceiling = self.tuning.cpu_ceiling_percent
             if not target.cpu + share < ceiling:
                 return explain.cpu_ceiling_rejection(target.name, cand.name, target.cpu, share, ceiling)
@@ -242,7 +242,7 @@ class TargetIndex:
                 # List a few of them anyway so the note names real numbers.
                 room = max(0, explain.MAX_NOTE_TARGETS - len(entries))
                 for _, rest in keys[i : i + room]:
-                    entries.append(self.checker.threshold_entry(cand, self._hosts[rest]))
+                    entries.append(self.checker.threshold_rejection(cand, self._hosts[rest]))
                 return Search(None, entries, len(keys) - len(entries), group=group)
             why = refuse(load) if refuse is not None else None
             if why is None:
