@@ -406,8 +406,11 @@ def _failures(rule: MigrationRule, result: Plan, stale: dict, view: ClusterView)
         failures.append({
             "summary": summary + _stale_text(stale),
             "source_host": _host(view, failure.host),
-            "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
-                      "threshold": rule.threshold, "candidates": rows, "stale": stale},
+            # "notes" is the reference's text (users' scripts read it); the records beside it
+            # (rejections, not_listed, not_tried, reason, scope) are what the dashboard renders.
+            "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, **failure.records(),
+                      "value": value, "threshold": rule.threshold, "candidates": rows,
+                      "stale": stale},
         })
     return failures
 
