@@ -25,6 +25,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from automigrate.engine import lifecycle, plan
+from automigrate.engine.forecast import forecast
 from automigrate.engine.maintenance import repair
 from automigrate.engine.model import CPU, GuestState, HostState, Move, RuleSpec, Snapshot, Tuning
 from automigrate.engine.placement import must_violations
@@ -49,6 +50,10 @@ class ReplayConfig:
     failure_probability: float = 0.0
     timeout_base_seconds: float = 120.0
     timeout_seconds_per_gib: float = 60.0
+    # Give the engine each host's forecast of the next window (engine/forecast.py), computed
+    # from the replay's own history: host CPU per step since the host's last placement change.
+    forecast: bool = False
+    forecast_history_steps: int = 12
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -61,6 +66,8 @@ class ReplayConfig:
             raise ValueError("bandwidth_mb_per_s must be positive")
         if not 0 <= self.failure_probability <= 1:
             raise ValueError("failure_probability must be between 0 and 1")
+        if self.forecast_history_steps < 1:
+            raise ValueError("forecast_history_steps must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,8 @@ class _Replay:
         # Busy cores per guest per step: summing them per host gives host CPU.
         self.busy_cores = [[c * g.vcpu_count / 100.0 for c in g.cpu] for g in self.guests]
         self.host_cpu: list[list[float]] = []  # [step][host], as measured
+        # Per host, the first step measured wholly with its current guests (after its last migration).
+        self.settled_from = [0] * len(trace.hosts)
         # Per guest, every (host it left, when): cooldown, bounce-back, ping-pongs.
         self.departures: list[list[tuple[int, float]]] = [[] for _ in self.guests]
         self.in_flight: list[tuple[float, int, _Migration]] = []  # heap by finish time
@@ -193,6 +202,7 @@ class _Replay:
                 moved = self.busy_cores[migration.guest][k] * (end - finished_at) / self.step
                 busy[migration.source] -= moved
                 busy[migration.target] += moved
+                self.settled_from[migration.source] = self.settled_from[migration.target] = k + 1
             self._finish(migration, finished_at)
         # A host cannot be busier than all its cores.
         return [min(100.0, 100.0 * b / h.cpu_count) for b, h in zip(busy, self.hosts, strict=True)]
@@ -244,8 +254,9 @@ class _Replay:
                 name=h.name,
                 cpu_count=h.cpu_count,
                 mem_total=h.mem_total,
-                cpu=sum(sample[i] for sample in window) / len(window),
+                cpu=(mean := sum(sample[i] for sample in window) / len(window)),
                 mem_available=float(h.mem_total - allocated_mb[i] * 1024**2),
+                forecast=self._host_forecast(i, k, mean) if self.config.forecast else None,
             )
             for i, h in enumerate(self.hosts)
         )
@@ -262,6 +273,15 @@ class _Replay:
                 minutes_since_migration=(now - left[1]) / 60.0 if left else None,
             ))
         return Snapshot(hosts=hosts, guests=tuple(guests), groups=self.groups)
+
+    def _host_forecast(self, i: int, k: int, mean: float):
+        """Host ``i``'s forecast from the steps before ``k`` measured with its current guests."""
+        first = max(self.settled_from[i], k - self.config.forecast_history_steps)
+        recent = [self.host_cpu[j][i] for j in range(first, k)]
+        if not recent:
+            return None
+        return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step,
+                        window_mean=mean)
 
     # --- migrations -------------------------------------------------------
 

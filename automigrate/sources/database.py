@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
-from django.db.models import Avg, FloatField, Func, OuterRef, Subquery, Value
+from django.db.models import Avg, Case, FloatField, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Floor
 
-from automigrate.engine.model import METRICS
+from automigrate.engine.model import CPU, METRICS
 from automigrate.models import Guest, GuestSample, HostSample
-from automigrate.sources.base import MetricSource
+from automigrate.sources.base import CpuHistory, MetricSource
 
 
 class DatabaseSource(MetricSource):
@@ -28,6 +28,46 @@ class DatabaseSource(MetricSource):
         self, since: datetime, until: datetime, guest_ids: Collection[int] | None = None
     ) -> dict[int, float]:
         return guest_window_means(since, until, guest_ids)
+
+    def host_cpu_history(
+        self, since: datetime, until: datetime, bucket_seconds: int,
+        seasonal: Sequence[tuple[datetime, datetime]] = (),
+    ) -> CpuHistory:
+        return host_cpu_history(since, until, bucket_seconds, seasonal)
+
+
+def host_cpu_history(
+    since: datetime, until: datetime, bucket_seconds: int, seasonal: Sequence[tuple[datetime, datetime]] = ()
+) -> CpuHistory:
+    """One query: AVG(cpu) GROUP BY host and bucket, the seasonal ranges as buckets of their own.
+
+    A recent sample's bucket is ``floor((until - time) / bucket)`` (0 ends at ``until``); a
+    sample in the i-th seasonal range gets the label ``-1 - i`` instead, so every range is one
+    GROUP BY of the same statement, read through the (metric, time) index.
+    """
+    wanted = Q(time__gt=since, time__lte=until)
+    for start, end in seasonal:
+        wanted |= Q(time__gt=start, time__lte=end)
+    seconds_before_until = Value(until.timestamp()) - Epoch("time")
+    label = Case(
+        *[When(Q(time__gt=start, time__lte=end), then=Value(-1.0 - i)) for i, (start, end) in enumerate(seasonal)],
+        default=Floor(seconds_before_until / Value(float(bucket_seconds))),
+        output_field=FloatField(),
+    )
+    rows = (
+        HostSample.objects.filter(wanted, metric=CPU, value__gte=0, value__lte=100).order_by()
+        .annotate(bucket=label).values("host_id", "bucket").annotate(mean=Avg("value"))
+        .values_list("host_id", "bucket", "mean")
+    )
+    buckets: dict[int, dict[int, float]] = {}
+    seasons: list[dict[int, float]] = [{} for _ in seasonal]
+    for host_id, bucket, mean in rows:
+        index = int(bucket)
+        if index < 0:
+            seasons[-1 - index][host_id] = mean
+        else:
+            buckets.setdefault(host_id, {})[index] = mean
+    return CpuHistory(until=until, bucket_seconds=bucket_seconds, buckets=buckets, seasonal=tuple(seasons))
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:
