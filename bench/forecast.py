@@ -83,18 +83,20 @@ def main() -> None:
                         tuning = replace(tuning, **{name: kind(value)})
                     else:
                         constants[name] = value
+                hist = int(constants.pop("HISTORY_WINDOWS", 6))
+                guests = bool(constants.pop("GUESTS", 0))
                 saved = {n: getattr(forecast_module, n) for n in constants}
                 for n, v in constants.items():
                     setattr(forecast_module, n, type(saved[n])(v))
-                hist = int(constants.get("HISTORY", 12))
                 try:
                     config = ReplayConfig(threshold=args.threshold, period_seconds=600, seed=seed, tuning=tuning,
-                                          forecast=use, forecast_history_steps=hist)
+                                          forecast=use, forecast_history_windows=hist, forecast_guests=guests)
                     r = replay(trace, config)
                 finally:
                     for n, v in saved.items():
                         setattr(forecast_module, n, v)
                 label = ",".join(f"{n}={v}" for n, v in combo) or "off"
+                label = "on" if label == "forecast=1" else label
                 row = totals.setdefault((path.name, label), [0, 0, 0, 0])
                 for i, v in enumerate((r.overload_host_minutes, r.migrations, r.migrated_gib, r.ping_pongs)):
                     row[i] += v
@@ -104,9 +106,28 @@ def main() -> None:
                 else:
                     print(f"{path.name:26} s{seed} {label:40} over {r.overload_host_minutes:7.0f}"
                           f"  mig {r.migrations:4}  GiB {r.migrated_gib:7.0f}  pp {r.ping_pongs}", flush=True)
+    if args.markdown:
+        print(f"\nSums over seeds {args.seeds}, change with forecasts against without:\n")
+        print("| trace | forecasts | overload host-min | migrations | GiB copied | ping-pongs |")
+        print("|---|---|---|---|---|---|")
+        for path in paths:
+            off = totals[(path.name, "off")]
+            for (name, label), row in totals.items():
+                if name != path.name:
+                    continue
+                pairs = zip(row, off, strict=True)
+                cells = [f"{v:.0f}" if label == "off" else f"{v:.0f} ({_change(v, o)})" for v, o in pairs]
+                print(f"| {name} | {label} | " + " | ".join(cells) + " |")
+        return
     print("\nsums over seeds:")
     for (name, label), (over, mig, gib, pp) in totals.items():
         print(f"{name:26} {label:40} over {over:7.0f}  mig {mig:4.0f}  GiB {gib:7.0f}  pp {pp:.0f}")
+
+
+def _change(value: float, base: float) -> str:
+    if base == 0:
+        return "±0" if value == 0 else "+"
+    return f"{(value - base) / base:+.0%}".replace("+0%", "±0%").replace("-0%", "±0%")
 
 
 if __name__ == "__main__":

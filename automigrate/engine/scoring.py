@@ -39,7 +39,18 @@ def cpu_demand(guest: GuestState) -> float:
     Keeping demand host-independent is what lets the same guest be scored with
     the source's core count on the source and the target's on the target.
     """
-    return (guest.cpu or 0.0) * guest.vcpu_count
+    return guest_cpu(guest) * guest.vcpu_count
+
+
+def guest_cpu(guest: GuestState) -> float:
+    """The guest's CPU to plan with: its forecast of the next window when it has one, else its mean.
+
+    A guest whose burst just ended relieves its host of little; one that is
+    rising relieves it of more than its mean says.
+    """
+    if guest.forecast is not None and guest.cpu is not None:
+        return guest.forecast.value
+    return guest.cpu or 0.0
 
 
 def cpu_share(demand: float, cpu_count: int) -> float:

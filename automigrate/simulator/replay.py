@@ -51,9 +51,12 @@ class ReplayConfig:
     timeout_base_seconds: float = 120.0
     timeout_seconds_per_gib: float = 60.0
     # Give the engine each host's forecast of the next window (engine/forecast.py), computed
-    # from the replay's own history: host CPU per step since the host's last placement change.
+    # from the replay's own history: host CPU per step since the host's last placement change,
+    # over as many windows as the live evaluator reads (AUTOMIGRATE["FORECAST_HISTORY_WINDOWS"]).
     forecast: bool = False
-    forecast_history_steps: int = 12
+    forecast_history_windows: int = 6
+    # Guests of hosts over the threshold get theirs too (guest CPU per step, wherever it ran).
+    forecast_guests: bool = False
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -66,8 +69,8 @@ class ReplayConfig:
             raise ValueError("bandwidth_mb_per_s must be positive")
         if not 0 <= self.failure_probability <= 1:
             raise ValueError("failure_probability must be between 0 and 1")
-        if self.forecast_history_steps < 1:
-            raise ValueError("forecast_history_steps must be at least 1")
+        if self.forecast_history_windows < 1:
+            raise ValueError("forecast_history_windows must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class _Replay:
         self.step = trace.step_seconds
         # A period shorter than a step still needs one sample to judge on.
         self.window_steps = max(1, -(-config.period_seconds // self.step))
+        self.history_steps = config.forecast_history_windows * self.window_steps
         self.hosts = trace.hosts
         self.host_index = {h.name: i for i, h in enumerate(self.hosts)}
         self.guests = trace.guests
@@ -261,8 +265,10 @@ class _Replay:
             for i, h in enumerate(self.hosts)
         )
         guests = []
+        hot = {h.name for h in hosts if h.cpu is not None and h.cpu > self.config.threshold}
         for g, spec in enumerate(self.guests):
             left = self.departures[g][-1] if self.departures[g] else None
+            on = self.hosts[self.placement[g]].name
             guests.append(GuestState(
                 name=spec.name,
                 host=self.hosts[self.placement[g]].name,
@@ -271,17 +277,24 @@ class _Replay:
                 cpu=sum(spec.cpu[first:k]) / (k - first),
                 last_migrated_from=self.hosts[left[0]].name if left else None,
                 minutes_since_migration=(now - left[1]) / 60.0 if left else None,
+                forecast=self._guest_forecast(spec, k) if self.config.forecast_guests and on in hot else None,
             ))
         return Snapshot(hosts=hosts, guests=tuple(guests), groups=self.groups)
 
     def _host_forecast(self, i: int, k: int, mean: float):
         """Host ``i``'s forecast from the steps before ``k`` measured with its current guests."""
-        first = max(self.settled_from[i], k - self.config.forecast_history_steps)
+        first = max(self.settled_from[i], k - self.history_steps)
         recent = [self.host_cpu[j][i] for j in range(first, k)]
         if not recent:
             return None
         return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step,
                         window_mean=mean)
+
+    def _guest_forecast(self, spec, k: int):
+        recent = spec.cpu[max(0, k - self.history_steps):k]
+        if not recent:
+            return None
+        return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step)
 
     # --- migrations -------------------------------------------------------
 
