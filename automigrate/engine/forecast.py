@@ -35,8 +35,8 @@ from datetime import datetime, timedelta
 
 # Buckets before the current window needed to judge a trend and to measure the error.
 MIN_HISTORY = 2
-# Smoothing of the level and the trend, and the trend's damping per step: chosen by the
-# trace replays (BENCHMARKS.md, "Forecasts (issue 14)").
+# Smoothing of the level and the trend, and the trend's damping per step (set by hand on
+# synthetic series; not tuned on the traces, see BENCHMARKS.md "Forecasts (issue 14)").
 ALPHA = 0.7
 BETA = 0.2
 PHI = 0.8
@@ -93,9 +93,9 @@ def forecast(
     yesterday: float | None = None,
     week_ago: float | None = None,
     end: datetime | None = None,
-    alpha: float = ALPHA,
-    beta: float = BETA,
-    phi: float = PHI,
+    alpha: float | None = None,
+    beta: float | None = None,
+    phi: float | None = None,
 ) -> Forecast:
     """Forecast the mean of the ``window_steps`` buckets after ``recent`` (see the module doc).
 
@@ -115,7 +115,9 @@ def forecast(
     if len(values) < window_steps + MIN_HISTORY:
         return _seasonal_only(window_mean, horizon, yesterday, week_ago)
 
-    predicted, errors = _holt(values, window_steps, alpha, beta, phi)
+    # Read at call time (not as default arguments), so a benchmark can tune the module's constants.
+    predicted, errors = _holt(values, window_steps, ALPHA if alpha is None else alpha,
+                              BETA if beta is None else beta, PHI if phi is None else phi)
     spread = max(MIN_SPREAD, _spread(errors)) if errors else MIN_SPREAD
     kind, why = _describe(values, window_steps, window_mean, predicted, spread, step_seconds, end)
     value, spread, seasonal = _blend(predicted, spread, yesterday, week_ago)
