@@ -12,7 +12,7 @@ host it occupies. Memory values are bytes.
 
 from __future__ import annotations
 
-from automigrate.engine.model import CPU, MEM, GuestState, HostState, Skip
+from automigrate.engine.model import CPU, MEM, GuestState, HostState, Skip, Tuning
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -106,7 +106,7 @@ def forecast_fires(host: HostState, metric: str, threshold: float) -> bool:
     return metric == CPU and cast is not None and host.cpu is not None and fires(cast.value, metric, threshold)
 
 
-def planning_cpu(host: HostState, metric: str, threshold: float, tuning) -> float | None:
+def planning_cpu(host: HostState, metric: str, threshold: float, tuning: Tuning) -> float | None:
     """The CPU a host is planned with.
 
     As a target: the larger of its mean and its cautious forecast (forecast plus
