@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from automigrate.engine.forecast import Forecast
+
 CPU = "cpu.usage_active"
 MEM = "mem.available"
 METRICS = (CPU, MEM)
@@ -43,6 +45,8 @@ class HostState:
     external_id: str = ""
     # Availability zone (OpenStack) or the like: guests stay within it. "" = no boundary.
     zone: str = ""
+    # CPU expected over the next window (engine/forecast.py); None = no forecast, judged on the mean alone.
+    forecast: Forecast | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class GuestState:
     minutes_since_migration: float | None = None
     external_id: str = ""
     host_external_id: str = ""
+    # CPU expected over the next window, % of its own vCPUs; None = no forecast.
+    forecast: Forecast | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,15 @@ class Tuning:
     # than this many points is not worth a memory copy. Trace replays showed
     # batches of 0.0-0.5 % moves off saturated hosts: cost with no relief.
     min_relief_percent: float = 1.0
+    # Forecasts (hosts with one only): a firing host is left alone when its forecast plus
+    # forecast_z spreads is under the threshold; a target counts as loaded at the larger of
+    # its mean and its forecast plus forecast_target_z spreads. Chosen by trace replays.
+    forecast_z: float = 1.0
+    forecast_target_z: float = 1.0
+    # Also fire on a host whose mean is under the threshold but whose forecast is over.
+    forecast_fires: bool = False
+    # What a source host is relieved from: its mean, or the larger of its mean and its forecast.
+    forecast_source: str = "mean"
 
 
 @dataclass(frozen=True)
