@@ -316,6 +316,13 @@ AUTOMIGRATE = {
     "CPU_CEILING_PERCENT": env_number("AUTOMIGRATE_CPU_CEILING_PERCENT", 80),
     "MAX_MOVES_PER_HOST": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_HOST", 5)),
     "MAX_MOVES_PER_RUN": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_RUN", 20)),
+    # Forecasts of the next window (README "Forecasts"): on by default, as the trace replays
+    # measured (BENCHMARKS.md, "Forecasts (issue 14)"). Z: spreads added before a forecast may
+    # hold a firing host back; TARGET_Z: spreads added to a target's forecast.
+    "FORECAST": env_bool("AUTOMIGRATE_FORECAST", True),
+    "FORECAST_HISTORY_WINDOWS": int(env_number("AUTOMIGRATE_FORECAST_HISTORY_WINDOWS", 6)),
+    "FORECAST_Z": env_number("AUTOMIGRATE_FORECAST_Z", 1.0),
+    "FORECAST_TARGET_Z": env_number("AUTOMIGRATE_FORECAST_TARGET_Z", 1.0),
     # A "fired but did nothing" decision (find_result_fail, recommend, skip)
     # is written again only after this many minutes, so the log is not flooded.
     "DECISION_REPEAT_MINUTES": env_number("AUTOMIGRATE_DECISION_REPEAT_MINUTES", 60),

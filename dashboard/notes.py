@@ -1,39 +1,35 @@
-"""Event notes for people: the reference's terse strings and JSON, as tables.
+"""Event notes for people: the engine's records and the reference's JSON, as tables.
 
-A ``find_result_fail`` note is one long line in the reference's format,
-``not found target for guest G: [host:T:current(x) + guest:G:score(y) >=
-threshold(z), ...]``, which admins have to read with a ruler. Here it becomes
-rows of target / current / score / limit. Migration notes (guest, source,
-target, scores) become "guest → target". Anything not understood is shown
-as plain text: the raw JSON is always one click away in the template.
+A ``find_result_fail`` event stores the reference's one-line note
+(``not found target for guest G: [host:T:current(x) + guest:G:score(y) >=
+threshold(z), ...]``, which users' scripts read) and, beside it, the records
+it was rendered from (``rejections``, ``not_listed``, ``not_tried``, ``reason``,
+``scope``: ``engine.model.Failure.records``). The table of target / current /
+score / limit comes from those records, never from the text: the text is for
+people and scripts, the records for programs.
+
+Events written before the records existed have only the text; they show it
+as it is (it is complete and in the format their readers know). No parser is
+kept for them: a second reading of the format, to keep in step with the
+engine's, is what the records replace, and those events age out with
+``AUTOMIGRATE_EVENT_RETENTION_DAYS``.
+
+Migration notes (guest, source, target, scores) become "guest → target".
+The raw JSON is always one click away in the template.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from automigrate.engine import explain
+from automigrate.engine.model import Failure, failure_from_dict
 from automigrate.units import format_gib
-
-_NOT_FOUND = re.compile(r"not found target for guest (?P<guest>.+?): \[(?P<entries>.*)\]\s*$", re.DOTALL)
-# Entries are separated by ", " but one kind of entry ("gave up after N targets, M not tried") has
-# a comma inside, so split only where the next entry starts.
-_ENTRY_SPLIT = re.compile(r", (?=host:|\.\.\. )")
-# host:T:current(x) + guest:G:score(y) >= threshold(z), and the same shape for the memory floor
-# (host:T:mem.available(x) - guest:G:mem(y) <= floor(z)) and the CPU ceiling.
-_ENTRY = re.compile(
-    r"^host:(?P<target>.+?):(?P<measure>current|mem\.available|cpu\.usage_active)\((?P<current>[-+\d.eE]+)\)"
-    r" (?P<op>[+-]) guest:(?P<guest>.+?):(?P<guest_measure>\w+)\((?P<score>[-+\d.eE]+)\)"
-    r" (?P<cmp>>=|<=) (?P<limit>threshold|floor|ceiling)\((?P<limit_value>[-+\d.eE]+)\)$"
-)
-_OTHER_HOST = re.compile(r"^host:(?P<target>.+?):(?P<reason>[a-z_]+)\((?P<detail>.*)\)$")
 
 # Bookkeeping keys that mean nothing to a reader (they stay in the raw JSON).
 HIDDEN_KEYS = frozenset({"fingerprint", "res_name", "evaluation"})
-
-LIMIT_WORDS = {"threshold": "rule threshold", "floor": "memory floor", "ceiling": "CPU ceiling"}
 
 
 @dataclass
@@ -43,7 +39,7 @@ class TargetRow:
     score: str = ""
     limit: str = ""
     limit_value: str = ""
-    reason: str = ""
+    reason: str = ""  # limits without numbers (placement groups) and the tail ("... and 7 more")
 
 
 @dataclass
@@ -56,53 +52,41 @@ def _fmt(value: float, is_bytes: bool) -> str:
     return format_gib(value, 2) if is_bytes else f"{value:.2f}%"
 
 
-def parse_entry(text: str) -> TargetRow:
-    """One ``host:T:...`` entry as a row; unknown shapes keep their text as the reason."""
-    text = text.strip()
-    match = _ENTRY.match(text)
-    if match:
-        # A minus means "available memory minus the guest": byte values. A plus is CPU percent.
-        is_bytes = match["op"] == "-"
-        comparison = "≥" if match["cmp"] == ">=" else "≤"
-        return TargetRow(
-            target=match["target"],
-            current=_fmt(float(match["current"]), is_bytes),
-            score=_fmt(float(match["score"]), is_bytes),
-            limit=LIMIT_WORDS[match["limit"]],
-            limit_value=f"{comparison} {_fmt(float(match['limit_value']), is_bytes)}",
-        )
-    other = _OTHER_HOST.match(text)
-    if other:
-        return TargetRow(target=other["target"], reason=f"{other['reason'].replace('_', ' ')}: {other['detail']}")
-    return TargetRow(target="", reason=text)
-
-
-def parse_find_result_fail(text: str) -> FindResultFail | None:
-    """The reference's failure note as rows, or None if ``text`` is not one."""
-    match = _NOT_FOUND.search(text or "")
-    if not match:
+def failure_table(failure: Failure | dict | None) -> FindResultFail | None:
+    """A failure's records as a table; None when it has none (an old event, a host-level failure)."""
+    if isinstance(failure, dict):
+        failure = failure_from_dict(failure)
+    if failure is None or not (failure.rejections or failure.not_listed or failure.not_tried
+                               or failure.reason == "no_eligible_target"):
         return None
-    entries = [entry for entry in _ENTRY_SPLIT.split(match["entries"]) if entry.strip()]
-    return FindResultFail(guest=match["guest"], rows=[parse_entry(entry) for entry in entries])
+    rows = [
+        TargetRow(target=row["target"], current=row["current"], score=row["score"], limit=row["limit"],
+                  limit_value=row["limit_value"], reason=row["note"])
+        for row in explain.failure_rows(failure)
+    ]
+    return FindResultFail(guest=failure.guest or "", rows=rows)
 
 
-def failure_texts(notes: Any) -> list[str]:
-    """The failure strings in a note, wherever the evaluator put them."""
-    if isinstance(notes, str):
-        return [notes]
-    if isinstance(notes, dict):
-        texts = []
-        if isinstance(notes.get("notes"), str):
-            texts.append(notes["notes"])
-        for failure in notes.get("failures") or []:
-            if isinstance(failure, dict) and isinstance(failure.get("notes"), str):
-                texts.append(failure["notes"])
-            elif isinstance(failure, str):
-                texts.append(failure)
-        return texts
-    if isinstance(notes, list):
-        return [item for item in notes if isinstance(item, str)]
-    return []
+def failure_tables(notes: Any) -> list[FindResultFail]:
+    """The failure tables of an event, wherever the evaluator (or maintenance) put the records."""
+    if not isinstance(notes, dict):
+        return []
+    listed = notes.get("failure_records")
+    items = [notes] + (listed if isinstance(listed, list) else [])
+    return [table for item in items if (table := failure_table(item)) is not None]
+
+
+def legacy_failure_texts(notes: Any) -> list[str]:
+    """The failure text of an event stored before the records (shown as it is), else []."""
+    if not isinstance(notes, dict) or "rejections" in notes or "failure_records" in notes:
+        return []
+    texts = []
+    if isinstance(notes.get("notes"), str):
+        texts.append(notes["notes"])
+    for failure in notes.get("failures") or []:
+        if isinstance(failure, str):
+            texts.append(failure)
+    return texts
 
 
 @dataclass

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from automigrate.engine.model import METRIC_TYPES, METRICS
+from automigrate.engine.model import LIMITS, METRIC_TYPES, METRICS
 from automigrate.models import Event, Guest, Host, Migration, MigrationRule, PlacementGroup, Webhook, WebhookDelivery
 from automigrate.services import placement as placement_service
 from automigrate.units import format_period
@@ -248,10 +248,31 @@ class MoveSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class RejectionSerializer(serializers.Serializer):
+    """Why one target cannot take a guest (automigrate.engine.model.Rejection): the limit and its numbers."""
+
+    target = serializers.CharField()
+    limit = serializers.ChoiceField(choices=LIMITS)
+    reason = serializers.CharField(allow_blank=True, help_text="short code: over_threshold, under_mem_floor, ...")
+    guest = serializers.CharField(allow_blank=True)
+    current = serializers.FloatField(allow_null=True, help_text="the target's value now, in unit")
+    score = serializers.FloatField(allow_null=True, help_text="what the guest adds (CPU) or takes (memory)")
+    limit_value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField(allow_blank=True, help_text="% | bytes | min | guests")
+    group = serializers.CharField(allow_blank=True, help_text="placement: the group refusing")
+    strength = serializers.CharField(allow_blank=True)
+    detail = serializers.CharField(allow_blank=True)
+
+
 class FailureSerializer(serializers.Serializer):
     host = serializers.CharField()
     guest = serializers.CharField(allow_null=True)
-    notes = serializers.CharField()
+    notes = serializers.CharField(help_text="the reference's text, rendered from the records below")
+    rejections = RejectionSerializer(many=True)
+    not_listed = serializers.IntegerField(help_text="targets also refused but not in rejections")
+    not_tried = serializers.IntegerField(help_text="targets never examined (the search gave up)")
+    reason = serializers.CharField(allow_blank=True, help_text="no_target | no_eligible_target | host-level code")
+    scope = serializers.DictField(child=serializers.CharField(allow_blank=True))
 
 
 class SkipSerializer(serializers.Serializer):
@@ -259,6 +280,7 @@ class SkipSerializer(serializers.Serializer):
     guest = serializers.CharField(allow_null=True)
     host = serializers.CharField(allow_null=True)
     detail = serializers.CharField(allow_blank=True)
+    data = serializers.DictField(help_text="the numbers behind detail, where there are some")
 
 
 class PlanSerializer(serializers.Serializer):

@@ -129,7 +129,10 @@ def select_candidates(
         excluded = exclusion(guest, rule, tuning)
         if excluded is not None:
             reason, detail = excluded
-            skips.append(Skip(reason=reason, guest=guest.name, host=source.name, detail=detail))
+            data = {}
+            if reason == "cooldown":
+                data = {"minutes_ago": guest.minutes_since_migration, "cooldown_minutes": tuning.cooldown_minutes}
+            skips.append(Skip(reason=reason, guest=guest.name, host=source.name, detail=detail, data=data))
             continue
         demand = cpu_demand(guest)
         num_bytes = guest_bytes(guest)

@@ -8,13 +8,24 @@ Every guest that cannot go is named with the reason, in ``failures``.
 
 from __future__ import annotations
 
+from automigrate.engine import explain
 from automigrate.engine.candidates import Candidate, group_units, unit_of
-from automigrate.engine.model import CPU, PINNED_LABELS, Failure, GuestState, Plan, RuleSpec, Snapshot, Tuning
+from automigrate.engine.model import (
+    CPU,
+    PINNED_LABELS,
+    Failure,
+    GuestState,
+    Plan,
+    Rejection,
+    RuleSpec,
+    Snapshot,
+    Tuning,
+)
 from automigrate.engine.placement import MUST, MUST_AND_SHOULD, Placement, Violation
 from automigrate.engine.projection import HostLoad
-from automigrate.engine.run import Run
+from automigrate.engine.run import Run, placement_rejection
 from automigrate.engine.scoring import cpu_demand, cpu_share, guest_bytes
-from automigrate.engine.targets import FitChecker, TargetIndex, host_exclusion
+from automigrate.engine.targets import FitChecker, Search, TargetIndex, host_exclusion
 
 DEFAULT_TUNING = Tuning()
 EVACUATE = "evacuate"
@@ -56,8 +67,8 @@ def _blocker(guest: GuestState) -> str | None:
     return None
 
 
-def _place(run: Run, source: HostLoad, cand: Candidate, lead: str, needed: str) -> str | None:
-    """Move ``cand`` to the best target its groups allow (a should group only if need be); the note if none."""
+def _place(run: Run, source: HostLoad, cand: Candidate, lead: str, needed: str) -> Search | None:
+    """Move ``cand`` to the best target its groups allow (a should group only if need be); the search if none."""
     search = run.find(cand, source, MUST_AND_SHOULD)
     why = WHY_TARGET
     if search.target is None and run.has_should(cand):
@@ -66,7 +77,7 @@ def _place(run: Run, source: HostLoad, cand: Candidate, lead: str, needed: str) 
             why += run.broken_should(cand, source, retry.target, needed)
         search = retry
     if search.target is None:
-        return search.note(cand.name)
+        return search
     run.apply(source, cand, search.target, why, lead=lead)
     return None
 
@@ -100,9 +111,9 @@ def evacuate(snapshot: Snapshot, host: str, tuning: Tuning = DEFAULT_TUNING) -> 
         plan.failures.append(Failure(host=host, guest=skip.guest, notes=f"{skip.guest} stays on {host}: {skip.detail}"))
     lead = f"{host} enters maintenance: every guest leaves"
     for cand in sorted(units, key=lambda c: (-c.num_bytes, c.name)):
-        note = _place(run, source, cand, lead, f"keeping it would leave {host} not empty")
-        if note:
-            plan.failures.append(Failure(host=host, guest=cand.name, notes=f"{cand.name} stays on {host}: {note}"))
+        failed = _place(run, source, cand, lead, f"keeping it would leave {host} not empty")
+        if failed:
+            plan.failures.append(failed.failure(host, cand.name, prefix=f"{cand.name} stays on {host}: "))
     plan.moves = sorted(run.moves, key=lambda m: (_bytes(snapshot, m.guest), m.guest))
     plan.skipped = run.skips
     plan.result = "migrating" if plan.moves else ("find_result_fail" if plan.failures else "not_triggered")
@@ -157,9 +168,9 @@ def repair(snapshot: Snapshot, tuning: Tuning = DEFAULT_TUNING) -> Plan:
         if stuck:
             plan.failures.append(Failure(host=current, guest=name, notes=f"cannot repair {why}: {stuck}"))
             continue
-        note = _place(run, source, cand, f"repair: {why}", "no target keeps it")
-        if note:
-            plan.failures.append(Failure(host=current, guest=name, notes=f"cannot repair {why}: {note}"))
+        failed = _place(run, source, cand, f"repair: {why}", "no target keeps it")
+        if failed:
+            plan.failures.append(failed.failure(current, name, prefix=f"cannot repair {why}: "))
     plan.moves = run.moves
     plan.skipped = run.skips
     plan.result = "migrating" if plan.moves else "find_result_fail"
@@ -219,7 +230,7 @@ def _repair_affinity(
                                      notes=f"cannot repair {violation.text}: members that cannot move are on"
                                            f" {', '.join(sorted(stuck_on))}"))
         return
-    notes = []
+    notes: list[Rejection | str] = []
     for anchor in anchors:
         target = loads.get(anchor)
         if target is None or anchor not in run.index:
@@ -228,7 +239,7 @@ def _repair_affinity(
         moving = sorted(g for g in violation.guests if where[g] != anchor)
         if any(_blocker(by_name[g]) for g in moving):
             continue
-        refused = placement.refusal(moving, anchor, MUST)
+        refused = placement_rejection(placement, moving, "+".join(moving), anchor, MUST)
         if refused:
             notes.append(refused)
             continue
@@ -247,6 +258,9 @@ def _repair_affinity(
             run.apply(loads[src], unit, target, f"joins the rest of affinity group {violation.group} on {anchor}",
                       lead=f"repair: {violation.text}")
         return
+    texts = [n if isinstance(n, str) else explain.rejection_text(n) for n in notes]
     plan.failures.append(Failure(host=",".join(violation.hosts), guest=None,
-                                 notes=f"cannot repair {violation.text}: [{', '.join(notes)}]"))
+                                 notes=f"cannot repair {violation.text}: [{', '.join(texts)}]",
+                                 rejections=tuple(n for n in notes if not isinstance(n, str)),
+                                 reason="no_target"))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from automigrate.engine.forecast import Forecast
+
 CPU = "cpu.usage_active"
 MEM = "mem.available"
 METRICS = (CPU, MEM)
@@ -43,6 +45,8 @@ class HostState:
     external_id: str = ""
     # Availability zone (OpenStack) or the like: guests stay within it. "" = no boundary.
     zone: str = ""
+    # CPU expected over the next window (engine/forecast.py); None = no forecast, judged on the mean alone.
+    forecast: Forecast | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class GuestState:
     minutes_since_migration: float | None = None
     external_id: str = ""
     host_external_id: str = ""
+    # CPU expected over the next window, % of its own vCPUs; None = no forecast.
+    forecast: Forecast | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,15 @@ class Tuning:
     # than this many points is not worth a memory copy. Trace replays showed
     # batches of 0.0-0.5 % moves off saturated hosts: cost with no relief.
     min_relief_percent: float = 1.0
+    # Forecasts (hosts with one only): a firing host is left alone when its forecast plus
+    # forecast_z spreads is under the threshold; a target counts as loaded at the larger of
+    # its mean and its forecast plus forecast_target_z spreads. Chosen by trace replays.
+    forecast_z: float = 1.0
+    forecast_target_z: float = 1.0
+    # Also fire on a host whose mean is under the threshold but whose forecast is over.
+    forecast_fires: bool = False
+    # What a source host is relieved from: its mean, or the larger of its mean and its forecast.
+    forecast_source: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -129,11 +144,109 @@ class Move:
     reason: str
 
 
+# What a target would break by taking a guest (Rejection.limit).
+LIMITS = ("threshold", "mem_floor", "cpu_ceiling", "bounce_back", "placement", "moves_per_host", "same_host")
+# Units of a Rejection's numbers: CPU percent of the target, bytes, minutes, number of guests.
+UNITS = ("%", "bytes", "min", "guests", "")
+
+
+# Not frozen, unlike the other records: a plan builds one per refused target (up to
+# targets.MAX_PROBES per guest), and a frozen dataclass's __init__ (object.__setattr__ per
+# field) cost 4x a plain one here (23 vs 6 us), more than the note text it replaces.
+@dataclass(slots=True)
+class Rejection:
+    """Why one target cannot take one guest: the limit and the numbers, not a sentence.
+
+    ``current`` is the target's value on the limit's measure now, ``score``
+    what the guest adds (CPU) or takes (memory) there, ``limit_value`` the
+    limit it would cross; all in ``unit``. The text of a note is rendered
+    from these by ``explain.rejection_text``.
+    """
+
+    target: str
+    limit: str  # one of LIMITS
+    reason: str  # short code, stable in events and the API (see explain.REASONS)
+    guest: str = ""  # the guest (or "a+b" unit) refused; for bounce_back the member that left the target
+    current: float | None = None  # bounce_back: minutes since it left (None: unknown)
+    score: float | None = None
+    limit_value: float | None = None
+    unit: str = ""  # one of UNITS
+    group: str = ""  # placement: the group that forbids it
+    strength: str = ""  # placement: the group's strength (must | should)
+    detail: str = ""  # placement: what the group's rule says of this move ("db-2 already on h3"); no numbers
+
+
+_REJECTION_TEXT = ("target", "limit", "reason", "guest", "unit", "group", "strength", "detail")
+_REJECTION_KEYS = frozenset({"target", "limit", "reason"})  # always stored, even if empty
+_REJECTION_NUMBERS = ("current", "score", "limit_value")
+
+
+def rejection_from_dict(data: object) -> Rejection | None:
+    """A Rejection back from its JSON (event notes, the API); None if ``data`` is not one.
+
+    Unknown keys are ignored and wrong types dropped, so a record written by a
+    later (or earlier) version still reads.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("target"), str) or not isinstance(data.get("limit"), str):
+        return None
+    text = {k: data[k] for k in _REJECTION_TEXT if isinstance(data.get(k), str)}
+    numbers = {k: float(data[k]) for k in _REJECTION_NUMBERS
+               if isinstance(data.get(k), int | float) and not isinstance(data.get(k), bool)}
+    return Rejection(**{"reason": "", **text, **numbers})
+
+
+def failure_from_dict(data: object) -> Failure | None:
+    """A Failure back from the records of event notes; None unless they hold ``rejections`` (a list)."""
+    if not isinstance(data, dict) or not isinstance(data.get("rejections"), list):
+        return None
+    rejections = tuple(r for r in map(rejection_from_dict, data["rejections"]) if r is not None)
+
+    def count(key: str) -> int:
+        value = data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    guest, notes, reason, scope = data.get("guest"), data.get("notes"), data.get("reason"), data.get("scope")
+    return Failure(
+        host=str(data.get("host") or ""),
+        guest=guest if isinstance(guest, str) else None,
+        notes=notes if isinstance(notes, str) else "",
+        rejections=rejections,
+        not_listed=count("not_listed"),
+        not_tried=count("not_tried"),
+        reason=reason if isinstance(reason, str) else "",
+        scope={k: v for k, v in scope.items() if isinstance(v, str)} if isinstance(scope, dict) else {},
+    )
+
+
 @dataclass(frozen=True)
 class Failure:
     host: str
     guest: str | None
     notes: str  # the reference's format: "not found target for guest G: [...]"
+    # The structured reasons the note was rendered from (empty for host-level failures):
+    # the targets refused, most preferred first, at most explain.MAX_NOTE_TARGETS of them.
+    rejections: tuple[Rejection, ...] = ()
+    not_listed: int = 0  # more targets refused the guest but are not in ``rejections``
+    not_tried: int = 0  # targets never examined because the search gave up (targets.MAX_PROBES)
+    # "no_target" (targets refused it), "no_eligible_target" (no target in its scope at all), "" otherwise.
+    reason: str = ""
+    scope: dict = field(default_factory=dict)  # no_eligible_target: the host_type, cpu_arch and zone searched
+
+    def records(self) -> dict:
+        """The structured part, JSON-ready: what events store beside ``notes``.
+
+        As in ``Plan.to_dict`` but each rejection without its empty fields (a
+        threshold record has no group, a placement one no numbers): events are
+        kept for a year, and ``rejection_from_dict`` reads the defaults back.
+        """
+        return _rounded({
+            "reason": self.reason,
+            "rejections": [{k: v for k, v in asdict(r).items() if v not in ("", None) or k in _REJECTION_KEYS}
+                           for r in self.rejections],
+            "not_listed": self.not_listed,
+            "not_tried": self.not_tried,
+            "scope": self.scope,
+        })
 
 
 @dataclass(frozen=True)
@@ -142,6 +255,9 @@ class Skip:
     guest: str | None = None
     host: str | None = None
     detail: str = ""
+    # The numbers behind ``detail``, where there are some (low_relief: relief, floor;
+    # cooldown: minutes_ago, cooldown_minutes).
+    data: dict = field(default_factory=dict)
 
 
 @dataclass

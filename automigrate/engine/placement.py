@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from automigrate.engine.explain import placement_text
 from automigrate.engine.model import (
     GROUP_KINDS,
     GROUP_LABEL_PREFIX,
@@ -213,6 +214,16 @@ class Placement:
 
     def refusal(self, guests: Sequence[str], target: str, strengths: frozenset[str] = MUST_AND_SHOULD) -> str | None:
         """Why the groups forbid moving ``guests`` (together) to ``target``; None if they allow it."""
+        refused = self.refused_by(guests, target, strengths)
+        if refused is None:
+            return None
+        group, why = refused
+        return placement_text(group.kind, group.name, group.strength, why)
+
+    def refused_by(
+        self, guests: Sequence[str], target: str, strengths: frozenset[str] = MUST_AND_SHOULD
+    ) -> tuple[PlacementGroup, str] | None:
+        """The first group forbidding the move, and why (``refusal`` in words); None if all allow it."""
         moving = set(guests)
         for guest in guests:
             for group in self.groups_of.get(guest, ()):
@@ -220,7 +231,7 @@ class Placement:
                     continue
                 why = self._refuses(group, guest, moving, target)
                 if why:
-                    return f"{group.kind} group {group.name}{'' if group.strength == 'must' else ' (should)'}: {why}"
+                    return group, why
         return None
 
     def _refuses(self, group: PlacementGroup, guest: str, moving: set[str], target: str) -> str | None:

@@ -7,7 +7,7 @@ from automigrate.engine.placement import Placement
 from automigrate.engine.policies import plan_automigrate, plan_classic
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.run import Run
-from automigrate.engine.scoring import fires, host_value, hotness
+from automigrate.engine.scoring import fires, forecast_fires, forecast_holds, host_value, hotness, planning_cpu
 from automigrate.engine.targets import FitChecker, TargetIndex, host_exclusion
 
 # Why a host is not a target, reported once per host. Being a firing host or
@@ -43,13 +43,16 @@ def plan(snapshot: Snapshot, rule: RuleSpec, policy: str = "automigrate", tuning
                 )
             )
         else:
-            loads[host.name] = HostLoad(host)
+            loads[host.name] = HostLoad(host, planning_cpu(host, metric, threshold, tuning))
 
     firing_in_order = [
         load
         for load in loads.values()
-        if (not rule.source_hosts or load.name in rule.source_hosts) and fires(load.value(metric), metric, threshold)  # type: ignore[arg-type]
+        if (not rule.source_hosts or load.name in rule.source_hosts)
+        and (fires(host_value(load.state, metric), metric, threshold)  # type: ignore[arg-type]
+             or (tuning.forecast_fires and forecast_fires(load.state, metric, threshold)))
     ]
+    firing_in_order = _not_held_by_forecast(firing_in_order, metric, threshold, tuning, skipped)
     # Hottest first, so the worst host gets first pick of the targets.
     firing = sorted(firing_in_order, key=lambda h: (-hotness(h.value(metric), metric), h.name))  # type: ignore[arg-type]
     result = Plan(
@@ -71,8 +74,22 @@ def plan(snapshot: Snapshot, rule: RuleSpec, policy: str = "automigrate", tuning
         skipped.extend(run.skips)
         result.result = "migrating" if run.moves else "find_result_fail"
     result.skipped = skipped
-    result.hosts_after = {name: load.value(metric) for name, load in loads.items()}  # type: ignore[misc]
+    result.hosts_after = {name: load.reported(metric) for name, load in loads.items()}  # type: ignore[misc]
     return result
+
+
+def _not_held_by_forecast(
+    firing: list[HostLoad], metric: str, threshold: float, tuning: Tuning, skipped: list[Skip]
+) -> list[HostLoad]:
+    """The firing hosts whose forecast does not say the next window is under (those get a Skip)."""
+    acted = []
+    for load in firing:
+        held = forecast_holds(load.state, metric, threshold, tuning.forecast_z)
+        if held is None:
+            acted.append(load)
+        else:
+            skipped.append(held)
+    return acted
 
 
 def _prepare(

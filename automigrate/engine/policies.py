@@ -54,6 +54,7 @@ def _worth_a_copy(run: Run, source: HostLoad, candidates: Sequence[Candidate]) -
             guest=c.name,
             host=source.name,
             detail=f"moving it would lower {source.name} by {c.relief:.2f} points, less than {floor:g}",
+            data={"relief": c.relief, "floor": floor},
         )
         for c in candidates
         if c.relief < floor
@@ -87,7 +88,7 @@ def _relieve(run: Run, source: HostLoad, candidates: Sequence[Candidate]) -> Non
             unplaceable = [(c, again.get(c.name, s)) for c, s in unplaceable if c.name not in placed]
     if run.still_fires(source):
         for cand, search in unplaceable:
-            run.failures.append(Failure(host=source.name, guest=cand.name, notes=search.note(cand.name)))
+            run.failures.append(search.failure(source.name, cand.name))
 
 
 def _relieve_pass(
@@ -192,6 +193,6 @@ def plan_classic(run: Run, snapshot_order: Sequence[HostLoad]) -> None:
                 run.apply(first, cand, retry.target, why + run.broken_should(cand, first, retry.target, needed))
                 continue
             search = retry
-        run.failures.append(Failure(host=first.name, guest=cand.name, notes=search.note(cand.name)))
+        run.failures.append(search.failure(first.name, cand.name))
     if run.still_fires(first):
         run.explain_unrelieved(first, len(candidates), skips)

@@ -14,11 +14,13 @@ from automigrate.engine.scoring import cpu_share
 class HostLoad:
     """A host's projected CPU percent and available bytes, plus moves touching it."""
 
-    __slots__ = ("cpu", "mem", "moves", "state")
+    __slots__ = ("cpu", "lift", "mem", "moves", "state")
 
-    def __init__(self, state: HostState) -> None:
+    def __init__(self, state: HostState, cpu: float | None = None) -> None:
         self.state = state
-        self.cpu = state.cpu
+        # ``cpu``: the value to plan with when it is not the mean (a target's cautious forecast).
+        self.cpu = state.cpu if cpu is None else cpu
+        self.lift = 0.0 if cpu is None or state.cpu is None else cpu - state.cpu  # planned above the mean by
         self.mem = state.mem_available
         self.moves = 0  # moves of this plan with this host as source or target
 
@@ -37,6 +39,11 @@ class HostLoad:
 
     def value(self, metric: str) -> float | None:
         return self.cpu if metric == CPU else self.mem
+
+    def reported(self, metric: str) -> float | None:
+        """The value as the plan leaves it, on the mean (without a forecast's lift)."""
+        value = self.value(metric)
+        return value - self.lift if metric == CPU and value is not None else value
 
     def give(self, demand: float, num_bytes: int) -> None:
         """A guest with ``demand`` vCPU-percent and ``num_bytes`` leaves this host."""

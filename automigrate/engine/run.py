@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from automigrate.engine.candidates import Candidate
 from automigrate.engine.explain import fmt_value
-from automigrate.engine.model import CPU, Failure, GuestState, Move, RuleSpec, Skip, Tuning
+from automigrate.engine.model import CPU, Failure, GuestState, Move, Rejection, RuleSpec, Skip, Tuning
 from automigrate.engine.placement import MUST_AND_SHOULD, SHOULD, Placement
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.scoring import GIB, fires
@@ -49,7 +49,7 @@ class Run:
 
     def _refuser(
         self, cand: Candidate, source: HostLoad, strengths: frozenset[str]
-    ) -> Callable[[HostLoad], str | None] | None:
+    ) -> Callable[[HostLoad], Rejection | None] | None:
         size = len(cand.members)
         grouped = self.placement is not None and any(self.placement.has_groups(n) for n in cand.names)
         if not grouped and size == 1:
@@ -58,12 +58,13 @@ class Run:
             return None
         placement, names, cap = self.placement, cand.names, self.tuning.max_moves_per_host
 
-        def refuse(target: HostLoad) -> str | None:
+        def refuse(target: HostLoad) -> Rejection | None:
             if target is source:
-                return f"host:{target.name}:the guest is already there"
+                return Rejection(target=target.name, limit="same_host", reason="already_there", guest=cand.name)
             if size > 1 and self.caps_apply and target.moves + size > cap:
-                return f"host:{target.name}:max_moves_per_host({cap}) cannot take the {size} guests of {cand.name}"
-            return placement.refusal(names, target.name, strengths) if grouped and placement else None
+                return Rejection(target=target.name, limit="moves_per_host", reason="max_moves_per_host",
+                                 guest=cand.name, current=target.moves, score=size, limit_value=cap, unit="guests")
+            return placement_rejection(placement, names, cand.name, target.name, strengths) if grouped else None
 
         return refuse
 
@@ -153,12 +154,26 @@ class Run:
         value = source.value(self.metric)
         prefix = f"{source.name} still at {self.fmt(value or 0.0)}: "
         if why:
-            text = why
+            text, code = why, "stopped_at_cap"
         elif candidates == 0:
             counts = Counter(s.reason for s in skipped)
             detail = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
             text = f"no guest may move ({detail})" if detail else "no guest on the host"
+            code = "no_movable_guest" if detail else "no_guest"
         else:
             # A plan: nothing has moved yet (in recommend mode nothing may move at all).
             text = f"even with every movable guest ({candidates}) moved as planned it would still fire"
-        self.failures.append(Failure(host=source.name, guest=None, notes=prefix + text))
+            code = "not_enough_relief"
+        self.failures.append(Failure(host=source.name, guest=None, notes=prefix + text, reason=code))
+
+
+def placement_rejection(
+    placement: Placement | None, names: Sequence[str], guest: str, target: str, strengths: frozenset[str]
+) -> Rejection | None:
+    """The record of a placement group refusing ``names`` on ``target``; None if every group allows it."""
+    refused = placement.refused_by(names, target, strengths) if placement is not None else None
+    if refused is None:
+        return None
+    group, why = refused
+    return Rejection(target=target, limit="placement", reason=group.kind, guest=guest, group=group.name,
+                     strength=group.strength, detail=why)

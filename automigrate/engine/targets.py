@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from automigrate.engine import explain
 from automigrate.engine.candidates import Candidate
 from automigrate.engine.lifecycle import is_bounce_back
-from automigrate.engine.model import CPU, HostState, RuleSpec, Tuning
+from automigrate.engine.model import CPU, Failure, HostState, Rejection, RuleSpec, Tuning
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.scoring import cpu_share
 
@@ -77,8 +77,8 @@ class FitChecker:
             return cpu_share(cand.demand, target.cpu_count)
         return float(cand.num_bytes)
 
-    def threshold_entry(self, cand: Candidate, target: HostLoad) -> str:
-        return explain.threshold_entry(
+    def threshold_rejection(self, cand: Candidate, target: HostLoad) -> Rejection:
+        return explain.threshold_rejection(
             self.metric,
             target.name,
             cand.name,
@@ -87,43 +87,43 @@ class FitChecker:
             self.threshold,
         )
 
-    def reject(self, cand: Candidate, target: HostLoad) -> str | None:
-        """None if the move keeps ``target`` within every limit, else the note entry."""
+    def reject(self, cand: Candidate, target: HostLoad) -> Rejection | None:
+        """None if the move keeps ``target`` within every limit, else the limit it breaks, with numbers."""
         score = self.score_on(cand, target)
         share = cpu_share(cand.demand, target.cpu_count)
         assert target.cpu is not None and target.mem is not None  # eligible targets have both
         if self.metric == CPU:
             if not target.cpu + score < self.threshold:
-                return self.threshold_entry(cand, target)
+                return self.threshold_rejection(cand, target)
             floor = self.tuning.mem_floor_fraction * target.state.mem_total
             if not target.mem - cand.num_bytes > floor:
-                return explain.mem_floor_entry(target.name, cand.name, target.mem, cand.num_bytes, floor)
+                return explain.mem_floor_rejection(target.name, cand.name, target.mem, cand.num_bytes, floor)
         else:
             if not target.mem - score > self.threshold:
-                return self.threshold_entry(cand, target)
+                return self.threshold_rejection(cand, target)
             ceiling = self.tuning.cpu_ceiling_percent
             if not target.cpu + share < ceiling:
-                return explain.cpu_ceiling_entry(target.name, cand.name, target.cpu, share, ceiling)
+                return explain.cpu_ceiling_rejection(target.name, cand.name, target.cpu, share, ceiling)
         if not self.bounce_back:
             return None
         no_return = max(self.tuning.cooldown_minutes, self.tuning.bounce_back_minutes)
         for part in cand.members:
             if is_bounce_back(part.guest, target.name, no_return):
-                return explain.bounce_back_entry(
+                return explain.bounce_back_rejection(
                     target.name, part.guest.name, part.guest.minutes_since_migration, no_return
                 )
         return None
 
 
 class Search:
-    """Outcome of looking for a target: the host, or the note saying why none."""
+    """Outcome of looking for a target: the host, or the records saying why none."""
 
     __slots__ = ("entries", "group", "more", "target", "untried")
 
     def __init__(
         self,
         target: HostLoad | None,
-        entries: list[str],
+        entries: list[Rejection],
         more: int = 0,
         untried: int = 0,
         group: tuple[str, ...] = ("", "", ""),
@@ -134,13 +134,25 @@ class Search:
         self.more = more  # targets that also cannot take the guest but are not listed
         self.untried = untried  # targets not examined because MAX_PROBES was reached
 
+    def scope(self) -> dict:
+        host_type, cpu_arch, zone = (*self.group, "", "", "")[:3]
+        return {"host_type": host_type, "cpu_arch": cpu_arch, "zone": zone}
+
     def note(self, guest: str) -> str:
-        note = explain.not_found_note(guest, self.entries, self.more, self.untried, MAX_PROBES)
-        if not self.entries:
-            host_type, cpu_arch, zone = (*self.group, "", "", "")[:3]
-            where = f" in zone {zone}" if zone else ""
-            note += f" (no eligible target host with host_type {host_type} and cpu_arch {cpu_arch}{where} left)"
-        return note
+        return explain.not_found_note(guest, self.entries, self.more, self.untried, MAX_PROBES, self.scope())
+
+    def failure(self, host: str, guest: str, prefix: str = "") -> Failure:
+        """The Failure for ``guest`` no target took: its note (after ``prefix``) and the records it says."""
+        return Failure(
+            host=host,
+            guest=guest,
+            notes=prefix + self.note(guest),
+            rejections=tuple(self.entries),
+            not_listed=self.more,
+            not_tried=self.untried,
+            reason="no_target" if self.entries else "no_eligible_target",
+            scope={} if self.entries else self.scope(),
+        )
 
 
 class TargetIndex:
@@ -212,17 +224,17 @@ class TargetIndex:
         insort(self._groups.setdefault(load.group, []), key)
 
     def find(
-        self, cand: Candidate, group: tuple[str, ...], refuse: Callable[[HostLoad], str | None] | None = None
+        self, cand: Candidate, group: tuple[str, ...], refuse: Callable[[HostLoad], Rejection | None] | None = None
     ) -> Search:
         """The most preferred target in ``group`` that can take ``cand``.
 
         ``refuse(target)``, when given, is asked first and may veto a target
-        with a note (placement groups); None for guests without groups.
+        with a record (placement groups); None for guests without groups.
         """
         keys = self._groups.get(group, [])
         need = self.need(cand, self.metric)
         tolerance = 1e-9 * max(1.0, abs(need))
-        entries: list[str] = []
+        entries: list[Rejection] = []
         for i, (_, name) in enumerate(keys):
             load = self._hosts[name]
             if self.early_stop and self.spare(load) < need - tolerance:
@@ -230,7 +242,7 @@ class TargetIndex:
                 # List a few of them anyway so the note names real numbers.
                 room = max(0, explain.MAX_NOTE_TARGETS - len(entries))
                 for _, rest in keys[i : i + room]:
-                    entries.append(self.checker.threshold_entry(cand, self._hosts[rest]))
+                    entries.append(self.checker.threshold_rejection(cand, self._hosts[rest]))
                 return Search(None, entries, len(keys) - len(entries), group=group)
             why = refuse(load) if refuse is not None else None
             if why is None:

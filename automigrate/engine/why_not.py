@@ -13,48 +13,45 @@ short lines for events, the API and the CLI, with the numbers:
 
 from __future__ import annotations
 
-import re
-
-from automigrate.engine.model import Plan
+from automigrate.engine import explain
+from automigrate.engine.model import Failure, Plan, Rejection
 from automigrate.engine.scoring import GIB
 
 MAX_TARGETS_SHOWN = 3
-_ENTRY = re.compile(
-    r"host:(?P<target>[^:]+):(?:current|mem\.available|cpu\.usage_active)\((?P<current>[-+\d.eE]+)\)"
-    r" (?P<op>[+-]) guest:[^:]+:\w+\((?P<score>[-+\d.eE]+)\) (?P<cmp>>=|<=) \w+\((?P<limit>[-+\d.eE]+)\)"
-)
-_LOW_RELIEF = re.compile(r"by (?P<relief>[\d.]+) points, less than (?P<floor>[\d.]+)")
+# The limits whose records carry current + score against a limit value.
+_NUMERIC = frozenset({"threshold", "mem_floor", "cpu_ceiling"})
 
 
-def _number(value: float, is_bytes: bool, percent: bool) -> str:
-    if is_bytes:
+def _number(value: float, unit: str, percent: bool) -> str:
+    if unit == "bytes":
         return f"{value / GIB:.2f} GiB"
     return f"{value:.2f}%" if percent else f"{value:.2f}"
 
 
-def no_target_text(notes: str) -> str:
-    """The reference's "not found target" note as ``h2 61.20% + 3.10 >= 60.00%; ...`` (first few targets)."""
-    entries = list(_ENTRY.finditer(notes))
-    if not entries:
-        inner = notes.split(": [", 1)[-1].rstrip("]")
-        return inner or notes
-    shown = []
-    for entry in entries[:MAX_TARGETS_SHOWN]:
-        is_bytes = entry["op"] == "-"
-        shown.append(
-            f"{entry['target']} {_number(float(entry['current']), is_bytes, True)} {entry['op']}"
-            f" {_number(float(entry['score']), is_bytes, False)} {entry['cmp']}"
-            f" {_number(float(entry['limit']), is_bytes, True)}"
-        )
-    more = len(entries) - MAX_TARGETS_SHOWN
+def rejection_short(r: Rejection) -> str:
+    """One refused target in a few words: ``h2 61.20% + 3.10 >= 60.00%`` (memory: ``-`` and ``<=``, in GiB)."""
+    if r.limit not in _NUMERIC:
+        return explain.rejection_text(r)
+    op, cmp = ("-", "<=") if r.unit == "bytes" else ("+", ">=")
+    return (f"{r.target} {_number(r.current or 0.0, r.unit, True)} {op} {_number(r.score or 0.0, r.unit, False)}"
+            f" {cmp} {_number(r.limit_value or 0.0, r.unit, True)}")
+
+
+def no_target_text(failure: Failure) -> str:
+    """A guest's failure as ``h2 61.20% + 3.10 >= 60.00%; ...`` (first few targets), from its records."""
+    if not failure.rejections:
+        if failure.reason == "no_eligible_target":
+            return explain.no_eligible_text(failure.scope).strip(" ()")
+        inner = failure.notes.split(": [", 1)[-1].rstrip("]")
+        return inner or failure.notes
+    shown = [rejection_short(r) for r in failure.rejections[:MAX_TARGETS_SHOWN]]
+    more = len(failure.rejections) - MAX_TARGETS_SHOWN + failure.not_listed + failure.not_tried
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-def _skip_text(reason: str, detail: str) -> str:
-    if reason == "low_relief":
-        match = _LOW_RELIEF.search(detail)
-        if match:
-            return f"low relief ({float(match['relief']):.2f} points, less than {match['floor']})"
+def _skip_text(reason: str, detail: str, data: dict) -> str:
+    if reason == "low_relief" and "relief" in data and "floor" in data:
+        return f"low relief ({data['relief']:.2f} points, less than {data['floor']:g})"
     words = reason.replace("_", " ")
     return f"{words} ({detail})" if detail else words
 
@@ -68,10 +65,11 @@ def candidates(plan: Plan, host: str) -> list[dict]:
     for failure in plan.failures:
         if failure.host == host and failure.guest:
             rows.append({"guest": failure.guest, "reason": "no_target",
-                         "detail": f"no target ({no_target_text(failure.notes)})"})
+                         "detail": f"no target ({no_target_text(failure)})"})
     for skip in plan.skipped:
         if skip.host == host and skip.guest:
-            rows.append({"guest": skip.guest, "reason": skip.reason, "detail": _skip_text(skip.reason, skip.detail)})
+            rows.append({"guest": skip.guest, "reason": skip.reason,
+                         "detail": _skip_text(skip.reason, skip.detail, skip.data)})
     return rows
 
 

@@ -423,7 +423,7 @@ class Backtest:
 
 
 def replay_config(policy: str, threshold: float, period_seconds: int, scope: RuleSpec | None = None):
-    """The replay settings `simulate` uses (settings.AUTOMIGRATE; seed 0, no random failures)."""
+    """The replay settings `simulate` uses (settings.AUTOMIGRATE; seed 0, no random failures; forecasts as live)."""
     conf = settings.AUTOMIGRATE
     return replayer.ReplayConfig(
         policy=policy, threshold=threshold, period_seconds=period_seconds, seed=0,
@@ -433,6 +433,9 @@ def replay_config(policy: str, threshold: float, period_seconds: int, scope: Rul
         max_in_flight_per_host=int(conf.get("MAX_IN_FLIGHT_PER_HOST", 2)),
         timeout_base_seconds=float(conf.get("MIGRATION_TIMEOUT_BASE_SECONDS", 120)),
         timeout_seconds_per_gib=float(conf.get("MIGRATION_TIMEOUT_SECONDS_PER_GIB", 60)),
+        # As the live evaluator decides (AUTOMIGRATE_FORECAST), which is `simulate --forecast`.
+        forecast=bool(conf.get("FORECAST", False)),
+        forecast_history_windows=int(conf.get("FORECAST_HISTORY_WINDOWS", 6)),
         rule=scope,
     )
 

@@ -128,7 +128,10 @@ def _evaluate(rule: MigrationRule, user, now: datetime | None) -> Evaluation:
         evaluation = _source_failed(rule, view, stale)
         _record(rule, evaluation, [], now)
         return _finish(rule, evaluation, now)
-    if result.result == NOT_TRIGGERED:
+    held = [skip for skip in result.skipped if skip.reason == "forecast_under"]
+    if result.result == NOT_TRIGGERED and held:
+        evaluation = _held_by_forecast(rule, result, held, stale)
+    elif result.result == NOT_TRIGGERED:
         evaluation = _not_triggered(rule, result, stale)
     elif not result.moves:
         evaluation = Evaluation(rule, FIND_RESULT_FAIL, f"{_firing_text(result)} but nothing can move", result)
@@ -143,6 +146,8 @@ def _evaluate(rule: MigrationRule, user, now: datetime | None) -> Evaluation:
     if view.ignored and evaluation.decision is not None:
         notes = {**evaluation.decision.notes, "ignored_samples": view.ignored}
         evaluation.decision = replace(evaluation.decision, notes=notes)
+    if evaluation.decision is not None:
+        evaluation.decision = _with_forecasts(evaluation.decision, view, result, held)
     _record(rule, evaluation, _failures(rule, result, stale, view), now)
     return _finish(rule, evaluation, now)
 
@@ -289,6 +294,34 @@ def _not_triggered(rule: MigrationRule, result: Plan, stale: dict) -> Evaluation
     return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=decision)
 
 
+def _held_by_forecast(rule: MigrationRule, result: Plan, held: list, stale: dict) -> Evaluation:
+    """Hosts over the threshold on their mean whose forecast says the next window is under: nothing moves."""
+    hosts = [skip.host for skip in held]
+    summary = f"{_names(hosts)} over {fmt_value(rule.metric, rule.threshold)} on the mean, not acted on: "
+    summary += "; ".join(f"{skip.host}: {skip.detail}" for skip in held[:MAX_LISTED])
+    summary += _stale_text(stale)
+    notes = {"reason": "forecast_under", "held": [{"host": s.host, "detail": s.detail} for s in held],
+             "stale": stale}
+    key = "forecast_under:" + ",".join(sorted(hosts))
+    return Evaluation(rule, NOT_TRIGGERED, summary, result, decision=_Decision(Event.Action.SKIP, summary, notes, key))
+
+
+def _with_forecasts(decision: _Decision, view: ClusterView, result: Plan, held: list) -> _Decision:
+    """The forecasts the decision used (firing and held hosts), and why there were none if the query failed."""
+    notes, summary = dict(decision.notes), decision.summary
+    wanted = {t["host"] for t in result.triggered} | {skip.host for skip in held}
+    casts = {h.name: h.forecast.to_dict() for h in view.snapshot.hosts if h.name in wanted and h.forecast}
+    if casts:
+        notes["forecasts"] = casts
+    if held and notes.get("reason") != "forecast_under":
+        notes["forecast_under"] = [{"host": s.host, "detail": s.detail} for s in held]
+        summary += f"; not acted on, by forecast: {_names([s.host for s in held])}"
+    if view.forecast_error:
+        notes["forecast_error"] = view.forecast_error
+        summary += f"; {view.forecast_error}"
+    return replace(decision, notes=notes, summary=summary)
+
+
 def _source_failed(rule: MigrationRule, view: ClusterView, stale: dict) -> Evaluation:
     """The metric source did not answer: nothing decided, every host stale this round."""
     summary = f"{view.source_error}: no host evaluated{_stale_text(stale)}"
@@ -406,8 +439,11 @@ def _failures(rule: MigrationRule, result: Plan, stale: dict, view: ClusterView)
         failures.append({
             "summary": summary + _stale_text(stale),
             "source_host": _host(view, failure.host),
-            "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, "value": value,
-                      "threshold": rule.threshold, "candidates": rows, "stale": stale},
+            # "notes" is the reference's text (users' scripts read it); the records beside it
+            # (rejections, not_listed, not_tried, reason, scope) are what the dashboard renders.
+            "notes": {"host": failure.host, "guest": failure.guest, "notes": failure.notes, **failure.records(),
+                      "value": value, "threshold": rule.threshold, "candidates": rows,
+                      "stale": stale},
         })
     return failures
 

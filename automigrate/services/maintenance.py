@@ -108,7 +108,8 @@ def enter_maintenance(
             Event.Action.FIND_RESULT_FAIL, f"{host.name} in maintenance: {failure.notes}", user=user,
             source_host=host, rule_name=f"maintenance:{host.name}",
             guest=Guest.objects.filter(name=failure.guest).first() if failure.guest else None,
-            notes={"host": host.name, "guest": failure.guest, "notes": failure.notes, "maintenance": "evacuate"},
+            notes={"host": host.name, "guest": failure.guest, "notes": failure.notes, **failure.records(),
+                   "maintenance": "evacuate"},
         ))
     if batch is not None:
         summary = f"evacuating {host.name}: batch #{batch.pk} with {len(plan.moves)} move(s)"
@@ -173,6 +174,10 @@ def repair(user=None, *, now: datetime | None = None, through_blackout: bool = F
     event = record_event(
         Event.Action.MIGRATING if batch else Event.Action.FIND_RESULT_FAIL, summary, user=user, rule_name="repair",
         notes={"repair": True, "violations": plan.violations, "batch": batch.pk if batch else None,
-               "failures": [f.notes for f in plan.failures], "not_started": refused, **window},
+               "failures": [f.notes for f in plan.failures],
+               # The same failures as records (the strings above stay for readers of the old shape).
+               "failure_records": [{"host": f.host, "guest": f.guest, "notes": f.notes, **f.records()}
+                                   for f in plan.failures],
+               "not_started": refused, **window},
     )
     return Outcome(summary, plan, batch, list(plan.failures), [event])

@@ -19,10 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from automigrate.engine.model import CPU, MEM, GuestState, HostState, RuleSpec, Snapshot, Tuning
-from automigrate.engine.scoring import fires, host_value
+from automigrate.engine.scoring import fires, forecast_fires, forecast_holds, host_value
 from automigrate.models import Guest, Host, Migration, MigrationRule
 from automigrate.platforms.base import ZONE_LABEL
-from automigrate.services import metrics, placement
+from automigrate.services import forecasts, metrics, placement
 from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,16 @@ class ClusterView:
     source_error: str | None = None
     # Samples the source ignored as out of range, by metric.
     ignored: dict[str, int] = field(default_factory=dict)
+    # Why hosts have no forecast this round (forecasting on but the history query failed), or None.
+    forecast_error: str | None = None
 
 
 def tuning_from_settings() -> Tuning:
     """settings.AUTOMIGRATE's engine knobs as the engine's Tuning."""
     conf = settings.AUTOMIGRATE
     return Tuning(
+        forecast_z=float(conf.get("FORECAST_Z", Tuning.forecast_z)),
+        forecast_target_z=float(conf.get("FORECAST_TARGET_Z", Tuning.forecast_target_z)),
         cooldown_minutes=float(conf["COOLDOWN_MINUTES"]),
         bounce_back_minutes=float(conf["BOUNCE_BACK_MINUTES"]),
         min_relief_percent=float(conf["MIN_RELIEF_PERCENT"]),
@@ -106,7 +110,9 @@ def build_view(rule: MigrationRule, now: datetime | None = None) -> ClusterView:
     none fires; the view carries the message for the evaluation's event.
     """
     spec = rule_spec(rule)
-    return _view(spec, rule.period_seconds, now, lambda state: _may_fire(state, spec))
+    tuning = tuning_from_settings()
+    return _view(spec, rule.period_seconds, now, lambda state: _may_fire(state, spec, tuning),
+                 forecasting=bool(settings.AUTOMIGRATE.get("FORECAST", False)))
 
 
 def build_host_view(name: str, guest_hosts: set[str], now: datetime | None = None) -> ClusterView:
@@ -122,7 +128,8 @@ def build_host_view(name: str, guest_hosts: set[str], now: datetime | None = Non
 
 
 def _view(
-    spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guests, *, always_groups: bool = False
+    spec: RuleSpec, period_seconds: int, now: datetime | None, wants_guests, *, always_groups: bool = False,
+    forecasting: bool = False,
 ) -> ClusterView:
     now = now or timezone.now()
     source = get_source()
@@ -136,6 +143,9 @@ def _view(
     except SourceError as exc:
         host_means, source_error = {}, str(exc)
     _count(ignored, source)
+    casts, forecast_error = {}, None
+    if forecasting and spec.metric == CPU and host_means:
+        casts, forecast_error = forecasts.host_forecasts(source, host_means, period_seconds, now)
 
     host_states: list[HostState] = []
     hosts: dict[str, HostRef] = {}
@@ -149,7 +159,7 @@ def _view(
         state = HostState(
             name=name, cpu_count=cpu_count, mem_total=mem_total, cpu=means.get(CPU), mem_available=means.get(MEM),
             enabled=enabled, status=status, host_type=host_type, cpu_arch=cpu_arch, external_id=external_id,
-            zone=_zone(labels, spec),
+            zone=_zone(labels, spec), forecast=casts.get(pk),
         )
         host_states.append(state)
         # The model's own rule (a second copy of it here could drift), without a Host() per row.
@@ -179,6 +189,7 @@ def _view(
         means=WindowMeans(hosts=host_means, guests=guest_means),
         source_error=source_error,
         ignored=ignored,
+        forecast_error=forecast_error,
     )
 
 
@@ -202,12 +213,17 @@ def _count(ignored: dict[str, int], source: MetricSource) -> None:
         source.ignored = {}
 
 
-def _may_fire(host: HostState, spec: RuleSpec) -> bool:
-    """The engine's trigger for one host (planner.plan applies the same tests)."""
+def _may_fire(host: HostState, spec: RuleSpec, tuning: Tuning) -> bool:
+    """The engine's trigger for one host (planner.plan applies the same tests, forecasts included)."""
     if spec.source_hosts and host.name not in spec.source_hosts:
         return False
     value = host_value(host, spec.metric)
-    return value is not None and host.cpu_count > 0 and fires(value, spec.metric, spec.threshold)
+    if value is None or host.cpu_count <= 0:
+        return False
+    if fires(value, spec.metric, spec.threshold):
+        # A host its forecast holds back is not a source: its guests need not be read.
+        return forecast_holds(host, spec.metric, spec.threshold, tuning.forecast_z) is None
+    return tuning.forecast_fires and forecast_fires(host, spec.metric, spec.threshold)
 
 
 def _guests_of(

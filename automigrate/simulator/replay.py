@@ -25,6 +25,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from automigrate.engine import lifecycle, plan
+from automigrate.engine.forecast import forecast
 from automigrate.engine.maintenance import repair
 from automigrate.engine.model import CPU, GuestState, HostState, Move, RuleSpec, Snapshot, Tuning
 from automigrate.engine.placement import must_violations
@@ -49,6 +50,13 @@ class ReplayConfig:
     failure_probability: float = 0.0
     timeout_base_seconds: float = 120.0
     timeout_seconds_per_gib: float = 60.0
+    # Give the engine each host's forecast of the next window (engine/forecast.py), computed
+    # from the replay's own history: host CPU per step since the host's last placement change,
+    # over as many windows as the live evaluator reads (AUTOMIGRATE["FORECAST_HISTORY_WINDOWS"]).
+    forecast: bool = False
+    forecast_history_windows: int = 6
+    # Guests of hosts over the threshold get theirs too (guest CPU per step, wherever it ran).
+    forecast_guests: bool = False
     # The hosts a rule watches and targets and the guests it may move (backtest of a stored rule);
     # its name, metric and threshold are ignored (the replay's own). None: every host and guest.
     rule: RuleSpec | None = None
@@ -64,6 +72,8 @@ class ReplayConfig:
             raise ValueError("bandwidth_mb_per_s must be positive")
         if not 0 <= self.failure_probability <= 1:
             raise ValueError("failure_probability must be between 0 and 1")
+        if self.forecast_history_windows < 1:
+            raise ValueError("forecast_history_windows must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,7 @@ class _Replay:
         self.step = trace.step_seconds
         # A period shorter than a step still needs one sample to judge on.
         self.window_steps = max(1, -(-config.period_seconds // self.step))
+        self.history_steps = config.forecast_history_windows * self.window_steps
         self.hosts = trace.hosts
         self.host_index = {h.name: i for i, h in enumerate(self.hosts)}
         self.guests = trace.guests
@@ -142,6 +153,8 @@ class _Replay:
         # Busy cores per guest per step: summing them per host gives host CPU.
         self.busy_cores = [[c * g.vcpu_count / 100.0 for c in g.cpu] for g in self.guests]
         self.host_cpu: list[list[float]] = []  # [step][host], as measured
+        # Per host, the first step measured wholly with its current guests (after its last migration).
+        self.settled_from = [0] * len(trace.hosts)
         # Per guest, every (host it left, when): cooldown, bounce-back, ping-pongs.
         self.departures: list[list[tuple[int, float]]] = [[] for _ in self.guests]
         self.in_flight: list[tuple[float, int, _Migration]] = []  # heap by finish time
@@ -201,6 +214,7 @@ class _Replay:
                 moved = self.busy_cores[migration.guest][k] * (end - finished_at) / self.step
                 busy[migration.source] -= moved
                 busy[migration.target] += moved
+                self.settled_from[migration.source] = self.settled_from[migration.target] = k + 1
             self._finish(migration, finished_at)
         # A host cannot be busier than all its cores.
         return [min(100.0, 100.0 * b / h.cpu_count) for b, h in zip(busy, self.hosts, strict=True)]
@@ -252,14 +266,17 @@ class _Replay:
                 name=h.name,
                 cpu_count=h.cpu_count,
                 mem_total=h.mem_total,
-                cpu=sum(sample[i] for sample in window) / len(window),
+                cpu=(mean := sum(sample[i] for sample in window) / len(window)),
                 mem_available=float(h.mem_total - allocated_mb[i] * 1024**2),
+                forecast=self._host_forecast(i, k, mean) if self.config.forecast else None,
             )
             for i, h in enumerate(self.hosts)
         )
         guests = []
+        hot = {h.name for h in hosts if h.cpu is not None and h.cpu > self.config.threshold}
         for g, spec in enumerate(self.guests):
             left = self.departures[g][-1] if self.departures[g] else None
+            on = self.hosts[self.placement[g]].name
             guests.append(GuestState(
                 name=spec.name,
                 host=self.hosts[self.placement[g]].name,
@@ -268,8 +285,24 @@ class _Replay:
                 cpu=sum(spec.cpu[first:k]) / (k - first),
                 last_migrated_from=self.hosts[left[0]].name if left else None,
                 minutes_since_migration=(now - left[1]) / 60.0 if left else None,
+                forecast=self._guest_forecast(spec, k) if self.config.forecast_guests and on in hot else None,
             ))
         return Snapshot(hosts=hosts, guests=tuple(guests), groups=self.groups)
+
+    def _host_forecast(self, i: int, k: int, mean: float):
+        """Host ``i``'s forecast from the steps before ``k`` measured with its current guests."""
+        first = max(self.settled_from[i], k - self.history_steps)
+        recent = [self.host_cpu[j][i] for j in range(first, k)]
+        if not recent:
+            return None
+        return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step,
+                        window_mean=mean)
+
+    def _guest_forecast(self, spec, k: int):
+        recent = spec.cpu[max(0, k - self.history_steps):k]
+        if not recent:
+            return None
+        return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step)
 
     # --- migrations -------------------------------------------------------
 

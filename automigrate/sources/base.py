@@ -23,7 +23,7 @@ SourceError.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -56,6 +56,32 @@ class WindowMeans:
     hosts: dict[int, dict[str, float]] = field(default_factory=dict)
     # guest pk -> mean cpu.usage_active (% of its own vCPUs); absent = no samples.
     guests: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CpuHistory:
+    """Every host's recent CPU as bucket means, plus its mean over a few earlier ranges (one question).
+
+    ``buckets[pk][k]`` is the mean of the host's valid CPU samples in
+    ``(until - (k+1)·bucket, until - k·bucket]``: k = 0 is the bucket ending at
+    ``until``; a bucket without samples is absent. ``seasonal[i][pk]`` is the
+    mean over the i-th range asked (e.g. the next window, a day ago).
+    """
+
+    until: datetime
+    bucket_seconds: int
+    buckets: dict[int, dict[int, float]] = field(default_factory=dict)
+    seasonal: tuple[dict[int, float], ...] = ()
+
+    def recent(self, pk: int, count: int) -> list[float]:
+        """The host's last ``count`` buckets, oldest first, up to the first gap counted back from ``until``."""
+        mine = self.buckets.get(pk, {})
+        values = []
+        for k in range(count):
+            if k not in mine:
+                break
+            values.append(mine[k])
+        return values[::-1]
 
 
 class MetricSource(ABC):
@@ -99,6 +125,18 @@ class MetricSource(ABC):
         """Both, for every host and guest."""
         return WindowMeans(hosts=self.host_means(since, until), guests=self.guest_means(since, until))
 
+    def host_cpu_history(
+        self, since: datetime, until: datetime, bucket_seconds: int,
+        seasonal: Sequence[tuple[datetime, datetime]] = (),
+    ) -> CpuHistory:
+        """Every host's CPU over ``(since, until]`` in buckets ending at ``until`` (CpuHistory), and
+        its mean over each ``(start, end]`` of ``seasonal``: one query or request for the whole cluster.
+
+        For forecasts (engine/forecast.py). A source without it raises SourceError; the
+        evaluation then goes on without forecasts and says so.
+        """
+        raise SourceError(f"{self.describe()} has no history query, so no forecasts")
+
     def host_series(
         self, host_id: int, metric: str, start: datetime, end: datetime, bucket_seconds: int
     ) -> list[tuple[datetime, float]]:
@@ -113,4 +151,4 @@ class MetricSource(ABC):
         return bucketed_host_series(host_id, metric, start, end, bucket_seconds)
 
 
-__all__ = ["CPU", "MEM", "VALID_RANGES", "MetricSource", "SourceError", "WindowMeans", "clip"]
+__all__ = ["CPU", "MEM", "VALID_RANGES", "CpuHistory", "MetricSource", "SourceError", "WindowMeans", "clip"]

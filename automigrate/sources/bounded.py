@@ -104,6 +104,9 @@ class BoundedSource(MetricSource):
     def window_means(self, since: datetime, until: datetime) -> WindowMeans:
         return self._call("window_means", since, until)
 
+    def host_cpu_history(self, *args, **kwargs):
+        return self._call("host_cpu_history", *args, **kwargs)
+
 
 def bounded(source: MetricSource) -> BoundedSource:
     """``source`` with every call bounded (a source already wrapped is returned as is)."""

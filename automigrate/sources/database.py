@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
-from django.db.models import Avg, FloatField, Func, OuterRef, Subquery, Value
+from django.db.models import Avg, Case, Count, FloatField, Func, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Floor
 
-from automigrate.engine.model import METRICS
+from automigrate.engine.model import CPU, METRICS
 from automigrate.models import Guest, GuestSample, HostSample
-from automigrate.sources.base import MetricSource
+from automigrate.sources.base import CpuHistory, MetricSource
 
 
 class DatabaseSource(MetricSource):
@@ -28,6 +28,57 @@ class DatabaseSource(MetricSource):
         self, since: datetime, until: datetime, guest_ids: Collection[int] | None = None
     ) -> dict[int, float]:
         return guest_window_means(since, until, guest_ids)
+
+    def host_cpu_history(
+        self, since: datetime, until: datetime, bucket_seconds: int,
+        seasonal: Sequence[tuple[datetime, datetime]] = (),
+    ) -> CpuHistory:
+        return host_cpu_history(since, until, bucket_seconds, seasonal)
+
+
+# Bucket labels of the seasonal ranges: far below any recent bucket's (0, 1, 2, ...).
+SEASON_LABEL = -1000
+
+
+def host_cpu_history(
+    since: datetime, until: datetime, bucket_seconds: int, seasonal: Sequence[tuple[datetime, datetime]] = ()
+) -> CpuHistory:
+    """One query: AVG(cpu) GROUP BY host and bucket, the seasonal ranges as buckets of their own.
+
+    A recent sample's bucket is ``floor((until - time) / bucket)`` (0 ends at ``until``); a
+    sample in the i-th seasonal range gets the label ``SEASON_LABEL - i`` instead, so every range
+    is one GROUP BY of the same statement, read through the (metric, time) index.
+    """
+    wanted = Q(time__gt=since, time__lte=until)
+    for start, end in seasonal:
+        wanted |= Q(time__gt=start, time__lte=end)
+    seconds_before_until = Value(until.timestamp()) - Epoch("time")
+    label = Case(
+        *[When(Q(time__gt=start, time__lte=end), then=Value(float(SEASON_LABEL - i)))
+          for i, (start, end) in enumerate(seasonal)],
+        default=Floor(seconds_before_until / Value(float(bucket_seconds))),
+        output_field=FloatField(),
+    )
+    rows = (
+        HostSample.objects.filter(wanted, metric=CPU, value__gte=0, value__lte=100).order_by()
+        .annotate(bucket=label).values("host_id", "bucket").annotate(total=Sum("value"), count=Count("id"))
+        .values_list("host_id", "bucket", "total", "count")
+    )
+    sums: dict[tuple[int, int], list[float]] = {}
+    for host_id, bucket, total, count in rows:
+        # A sample on ``until`` itself may come out at -1: SQLite's epoch keeps milliseconds only.
+        index = int(bucket) if bucket <= SEASON_LABEL else max(0, int(bucket))
+        both = sums.setdefault((host_id, index), [0.0, 0])
+        both[0] += total
+        both[1] += count
+    buckets: dict[int, dict[int, float]] = {}
+    seasons: list[dict[int, float]] = [{} for _ in seasonal]
+    for (host_id, index), (total, count) in sums.items():
+        if index <= SEASON_LABEL:
+            seasons[SEASON_LABEL - index][host_id] = total / count
+        else:
+            buckets.setdefault(host_id, {})[index] = total / count
+    return CpuHistory(until=until, bucket_seconds=bucket_seconds, buckets=buckets, seasonal=tuple(seasons))
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:

@@ -22,6 +22,7 @@ from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from automigrate.engine.model import CPU, MEM
+from automigrate.sources.base import CpuHistory
 from automigrate.sources.remote import GUEST_CPU, RemoteSource, Series, Totals, alternation, one_line, valid_range
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,6 +101,51 @@ class InfluxDBSource(RemoteSource):
         totals = Totals()
         self._collect(results, GUEST_CPU, tags, lookup, totals)
         return {pk: mean for (pk, _), mean in totals.means().items()}
+
+    def host_cpu_history(
+        self, since: datetime, until: datetime, bucket_seconds: int,
+        seasonal: Sequence[tuple[datetime, datetime]] = (),
+    ) -> CpuHistory:
+        """One POST: per host tag, valid CPU samples in buckets ending at ``until``, then each seasonal mean.
+
+        InfluxDB's buckets are closed at their start; shifted by 1 ns (``GROUP BY time(b, offset)``)
+        they are ``(until - (k+1)·b, until - k·b]`` for nanosecond stamps, as the database source's.
+        """
+        series, tags = self.config.host_cpu, self.config.host_tags
+        measurement, name = measurement_field(series)
+        low, high = valid_range(CPU)
+        field, source = ident(name), ident(measurement)
+        bucket_ns = int(bucket_seconds) * 10**9
+        offset = (nanoseconds(until) + 1) % bucket_ns
+        ranges = [(since, until), *seasonal]
+        statements = []
+        for index, (start, end) in enumerate(ranges):
+            where = " AND ".join([*self._fixed(series), self._window(start, end),
+                                  f"{field} >= {low!r}", f"{field} <= {high!r}"])
+            by_time = f"time({int(bucket_seconds)}s, {offset}ns), " if index == 0 else ""
+            for position, tag in enumerate(tags):
+                absent = "".join(f" AND {ident(before)} = ''" for before in tags[:position])
+                statements.append(f"SELECT mean({field}) FROM {source} WHERE {where}{absent}"
+                                  f" GROUP BY {by_time}{ident(tag)}")
+        results = self._query(statements)
+        lookup = self.host_lookup()
+        buckets: dict[int, dict[int, float]] = {}
+        seasons: list[dict[int, float]] = [{} for _ in seasonal]
+        end_ms = until.timestamp() * 1000
+        for number, result in enumerate(results):
+            index = number // len(tags)
+            for (_, series_tags), points in result.items():
+                pk = self.pk_of(series_tags or {}, tags, lookup)
+                for point in points:
+                    if pk is None or point.get("mean") is None:
+                        continue
+                    if index == 0:
+                        k = round((end_ms - float(point["time"])) / (bucket_seconds * 1000)) - 1
+                        if k >= 0:
+                            buckets.setdefault(pk, {})[k] = float(point["mean"])
+                    else:
+                        seasons[index - 1][pk] = float(point["mean"])
+        return CpuHistory(until=until, bucket_seconds=bucket_seconds, buckets=buckets, seasonal=tuple(seasons))
 
     def host_series(
         self, host_id: int, metric: str, start: datetime, end: datetime, bucket_seconds: int

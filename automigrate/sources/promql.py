@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import requests
 
 from automigrate.engine.model import CPU, MEM
+from automigrate.sources.base import CpuHistory
 from automigrate.sources.remote import (
     GUEST_CPU,
     RemoteSource,
@@ -102,6 +103,50 @@ class PromQLSource(RemoteSource):
         selectors = [selector(self.config.guest_cpu, matchers) for matchers in key_matchers(tags, keys)]
         means = self._window_means({GUEST_CPU: selectors}, tags, since, until, lookup)
         return {pk: mean for (pk, _), mean in means.items()}
+
+    def host_cpu_history(
+        self, since: datetime, until: datetime, bucket_seconds: int,
+        seasonal: Sequence[tuple[datetime, datetime]] = (),
+    ) -> CpuHistory:
+        """One instant query at ``until``: each bucket is a range shifted by ``offset``, each seasonal
+        range too, told apart by an ``am_q`` label (a range query would lose VictoriaMetrics' last point).
+
+        The means are sum/count over every series of a host tag set; out-of-range samples are not
+        filtered here (a forecast is an estimate, clipped to 0-100 %, never a trigger on its own).
+        """
+        tags = self.config.host_tags
+        by = ", ".join(tags)
+        sel = selector(self.config.host_cpu)
+        bucket_ms = int(bucket_seconds) * 1000
+        count = max(1, round((until - since).total_seconds() / bucket_seconds))
+        end_ms = until.timestamp() * 1000
+
+        def part(label: str, length_ms: int, offset_ms: int) -> str:
+            shift = f" offset {offset_ms}ms" if offset_ms > 0 else ""
+            window = f"[{self._range(length_ms)}]{shift}"
+            mean = f"sum by ({by}) (sum_over_time({sel}{window})) / sum by ({by}) (count_over_time({sel}{window}))"
+            return f'label_replace({mean}, "am_q", "{label}", "", "")'
+
+        parts = [part(f"b{k}", bucket_ms, k * bucket_ms) for k in range(count)]
+        for index, (start, end) in enumerate(seasonal):
+            parts.append(part(f"s{index}", round((end - start).total_seconds() * 1000),
+                              round(end_ms - end.timestamp() * 1000)))
+        answer = self._ask("query", {"query": " or ".join(parts), "time": f"{until.timestamp():.3f}"})
+        lookup = self.host_lookup()
+        buckets: dict[int, dict[int, float]] = {}
+        seasons: list[dict[int, float]] = [{} for _ in seasonal]
+        for item in answer:
+            labels = item.get("metric", {})
+            pk = self.pk_of(labels, tags, lookup)
+            value = float(item["value"][1])
+            label = labels.get("am_q", "")
+            if pk is None or not math.isfinite(value) or not label[1:].isdigit():
+                continue
+            if label[0] == "b":
+                buckets.setdefault(pk, {})[int(label[1:])] = min(max(value, 0.0), 100.0)
+            elif label[0] == "s" and int(label[1:]) < len(seasons):
+                seasons[int(label[1:])][pk] = min(max(value, 0.0), 100.0)
+        return CpuHistory(until=until, bucket_seconds=bucket_seconds, buckets=buckets, seasonal=tuple(seasons))
 
     def host_series(
         self, host_id: int, metric: str, start: datetime, end: datetime, bucket_seconds: int

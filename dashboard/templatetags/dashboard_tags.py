@@ -19,11 +19,16 @@ def render_notes(event):
     context = {"event": event, "raw": event_notes.raw_json(notes)}
     if isinstance(notes, dict) and isinstance(notes.get("candidates"), list):
         context["candidates"] = [c for c in notes["candidates"] if isinstance(c, dict)]
-    failures = [parsed for text in event_notes.failure_texts(notes)
-                if (parsed := event_notes.parse_find_result_fail(text)) is not None]
+    failures = event_notes.failure_tables(notes)
     if failures:
         context["failures"] = failures
         return context
+    if event.action == "find_result_fail":
+        legacy = event_notes.legacy_failure_texts(notes)
+        if legacy:
+            context["legacy_failures"] = legacy
+            context["items"] = [(k, v) for k, v in event_notes.scalar_items(notes) if k != "notes"]
+            return context
     moves = event_notes.parse_moves(notes)
     if moves:
         context["moves"] = moves
@@ -114,9 +119,9 @@ def sort_header(context, key, label, default_descending=True):
 
 
 @register.filter
-def as_failure(text):
-    """A ``find_result_fail`` note string parsed into rows, or None."""
-    return event_notes.parse_find_result_fail(text if isinstance(text, str) else "")
+def as_failure(failure):
+    """A plan's Failure (or its records from event notes) as table rows, or None if it has no records."""
+    return event_notes.failure_table(failure)
 
 
 @register.filter

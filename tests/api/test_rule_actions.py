@@ -69,3 +69,18 @@ def test_only_a_recommend_event_of_this_rule_can_be_approved(operator_api, recom
 def test_a_viewer_may_preview_but_not_evaluate_or_approve(viewer_api, recommend_rule):
     assert viewer_api.post(f"/api/rules/{recommend_rule.pk}/evaluate/").status_code == 403
     assert viewer_api.post(f"/api/rules/{recommend_rule.pk}/approve/", {"event": 1}, format="json").status_code == 403
+
+
+def test_preview_failures_carry_their_records(viewer_api, hot_cluster):
+    # At a 25 % threshold b20 (10 %) cannot take a 19.8 % guest: each failure says so in numbers.
+    rule = create_rule({"name": "tight", "threshold": 25, "period": "2m", "mode": "recommend"})
+    plan = viewer_api.get(f"/api/rules/{rule.pk}/preview/").json()
+    failure = next(f for f in plan["failures"] if f["guest"] == "vm1")
+    (rejection,) = failure["rejections"]
+    assert {k: rejection[k] for k in ("target", "limit", "reason", "current", "limit_value", "unit")} == {
+        "target": "b20", "limit": "threshold", "reason": "over_threshold", "current": 10.0, "limit_value": 25.0,
+        "unit": "%",
+    }
+    assert rejection["score"] == pytest.approx(19.8)
+    assert (failure["reason"], failure["not_listed"], failure["not_tried"]) == ("no_target", 0, 0)
+    assert failure["notes"].startswith("not found target for guest vm1: [host:b20:current(10.000000)")

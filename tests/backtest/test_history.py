@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from automigrate.models import Migration
@@ -102,8 +103,9 @@ def test_the_recorded_result_equals_simulate_on_the_exported_trace(cpu_rule, tmp
     assert len(recorded["policies"]) == len(backtest.replayer.POLICIES)
     for row in recorded["policies"]:
         out = io.StringIO()
+        forecast = ["--forecast"] if settings.AUTOMIGRATE.get("FORECAST") else []  # as live, as the backtest
         call_command("simulate", "--trace", str(path), "--policy", row["policy"], "--threshold", "60",
-                     "--period", "10m", "--json", stdout=out)
+                     "--period", "10m", "--json", *forecast, stdout=out)
         simulated = json.loads(out.getvalue())
         assert simulated.pop("trace") == str(path)
         assert simulated == row, row["policy"]

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from automigrate.engine import plan
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Event, GuestSample, Host, HostSample, Migration, MigrationRule
 from automigrate.services.events import record_event
@@ -21,6 +22,16 @@ SEED_FAILURE = (
     "guest:cpu-test-vm:score(59.681970) >= threshold(60.000000), host:a15:current(62.305391) + "
     "guest:cpu-test-vm:score(59.681970) >= threshold(60.000000)]"
 )
+
+
+def seed_failure_notes() -> dict:
+    """The seed's failure as the evaluator stores it: the reference's text and the engine's records."""
+    from tests.engine.test_seed_examples import cpu_test_vm_cluster
+
+    snapshot, rule = cpu_test_vm_cluster()
+    (failure,) = plan(snapshot, rule).failures
+    assert failure.notes == SEED_FAILURE
+    return {"host": failure.host, "guest": failure.guest, "notes": failure.notes, **failure.records()}
 
 
 @dataclass
@@ -88,7 +99,7 @@ def build_cluster(make_host, make_guest, host_count=5, user=None) -> Cluster:
     record_event(Event.Action.MIGRATE_SUCCESS, f"{guest.name} now runs on {hosts[3].name}", rule=cpu_rule,
                  guest=guest, source_host=hosts[0], target_host=hosts[3], migration=done, notes=move_notes)
     record_event(Event.Action.FIND_RESULT_FAIL, "no target for cpu-test-vm", rule=cpu_rule,
-                 source_host=hosts[1], notes={"notes": SEED_FAILURE})
+                 source_host=hosts[1], notes=seed_failure_notes())
     return Cluster(hosts=hosts, cpu_rule=cpu_rule, mem_rule=mem_rule)
 
 

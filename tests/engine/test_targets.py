@@ -2,7 +2,7 @@
 
 import pytest
 
-from automigrate.engine import Tuning, plan
+from automigrate.engine import Tuning, explain, plan
 from automigrate.engine.candidates import Candidate
 from automigrate.engine.projection import HostLoad
 from automigrate.engine.targets import FitChecker
@@ -104,7 +104,11 @@ def test_a_guest_is_never_sent_back_to_the_host_it_just_left():
     came_from = HostLoad(host("origin", 10.0))
     g = guest("g", "hot", 50.0, last_migrated_from="origin", minutes_since_migration=12)
     cand = Candidate(guest=g, relief=10.0, demand=400.0, num_bytes=8 * GIB)
-    assert "bounce_back(guest:g left it 12.0 min ago" in checker.reject(cand, came_from)
+    refused = checker.reject(cand, came_from)
+    assert (refused.limit, refused.guest, refused.current, refused.limit_value, refused.unit) == (
+        "bounce_back", "g", 12, 60.0, "min"
+    )
+    assert "bounce_back(guest:g left it 12.0 min ago" in explain.rejection_text(refused)
     assert checker.reject(cand, HostLoad(host("elsewhere", 10.0))) is None
 
 

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from automigrate.engine.model import CPU
+from automigrate.engine import explain
+from automigrate.engine.model import CPU, failure_from_dict
 from automigrate.models import Event, Guest, Host, HostSample, Migration, MigrationBatch, MigrationRule
 from automigrate.services import evaluate, execution, lock
 from automigrate.services.rules import create_rule, update_rule
@@ -62,6 +63,38 @@ def test_a_host_with_nowhere_to_go_records_find_result_fail_with_the_engines_not
     assert fail.source_host == hot
     assert not Migration.objects.exists()
     assert actions(rule).count("find_result_fail") == 1, "the same failure a second later is not repeated"
+
+
+@pytest.mark.django_db
+def test_a_find_result_fail_event_stores_the_records_beside_the_reference_note(db):
+    now = timezone.now()
+    hot = Host.objects.create(name="a15", cpu_count=40, mem_total=256 * GIB)
+    near = Host.objects.create(name="test-69", cpu_count=40, mem_total=256 * GIB)
+    full = Host.objects.create(name="full", cpu_count=80, mem_total=256 * GIB)  # 80 cores: the guest is 29.84 % of it
+    vm = Guest.objects.create(name="cpu-test-vm", host=hot, vcpu_count=24, vmem_size=1024)
+    write_samples(hot, now, cpu=62.3, mem=100 * GIB)
+    write_samples(near, now, cpu=55.3, mem=100 * GIB)
+    write_samples(full, now, cpu=1.0, mem=20 * GIB)  # CPU room, but 1 GiB more passes no floor: 10 % of 256 GiB
+    write_guest_samples(vm, now, 99.47)
+    rule = create_rule({"name": "test-cpu", "metric": CPU, "threshold": 60, "period": "2m"})
+    evaluate.evaluate_rule(rule, now=now)
+
+    notes = Event.objects.get(action=Event.Action.FIND_RESULT_FAIL).notes
+    assert notes["reason"] == "no_target" and notes["not_listed"] == 0 and notes["not_tried"] == 0
+    assert [(r["target"], r["limit"], r["reason"], r["unit"]) for r in notes["rejections"]] == [
+        ("full", "mem_floor", "under_mem_floor", "bytes"),
+        ("test-69", "threshold", "over_threshold", "%"),
+    ]
+    floor, threshold = notes["rejections"]
+    assert (floor["current"], floor["score"], floor["limit_value"]) == (
+        pytest.approx(20 * GIB), 1024**3, pytest.approx(25.6 * GIB)
+    )
+    assert (threshold["current"], threshold["score"], threshold["limit_value"]) == (
+        pytest.approx(55.3), pytest.approx(59.682), 60.0
+    )
+    # The text is still the reference's, and it is exactly what the stored records render to.
+    assert notes["notes"].startswith("not found target for guest cpu-test-vm: [host:full:mem.available(")
+    assert explain.failure_note(failure_from_dict(notes)) == notes["notes"]
 
 
 @pytest.mark.django_db

@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from automigrate.engine import why_not
-from automigrate.engine.model import Failure, Move, Plan, Skip
+from automigrate.engine.explain import threshold_rejection
+from automigrate.engine.model import CPU, Failure, Move, Plan, Skip
 from automigrate.models import Event, Guest, Host
 from automigrate.services import evaluate
 from tests.evaluator.helpers import GIB, tune, write_guest_samples, write_samples
@@ -18,11 +19,15 @@ pytestmark = pytest.mark.django_db
 def test_candidates_come_from_the_plans_own_reasons():
     plan = Plan(rule="r", policy="automigrate", metric="cpu.usage_active", threshold=60.0, result="find_result_fail")
     plan.moves = [Move("vm-d", "h1", "h4", 5, 4, 80, 75, 10, 14, "why")]
-    plan.failures = [Failure("h1", "vm-c", "not found target for guest vm-c: [host:h2:current(61.200000) + "
-                                           "guest:vm-c:score(3.100000) >= threshold(60.000000)]")]
+    # The text says 99 % on purpose: why_not reads the records, not the note.
+    plan.failures = [Failure("h1", "vm-c", "not found target for guest vm-c: [host:h2:current(99.000000) + "
+                                           "guest:vm-c:score(3.100000) >= threshold(60.000000)]",
+                             rejections=(threshold_rejection(CPU, "h2", "vm-c", 61.2, 3.1, 60.0),),
+                             reason="no_target")]
     plan.skipped = [
         Skip("cooldown", "vm-a", "h1", "migrated 3.0 min ago, cooldown is 30 min"),
-        Skip("low_relief", "vm-b", "h1", "moving it would lower h1 by 0.40 points, less than 1"),
+        Skip("low_relief", "vm-b", "h1", "moving it would lower h1 by 0.90 points, less than 1",
+             data={"relief": 0.4, "floor": 1.0}),
         Skip("cooldown", "vm-z", "other-host", "not this host"),
     ]
     lines = why_not.lines(why_not.candidates(plan, "h1"))

@@ -87,6 +87,9 @@ def test_a_pinned_guest_blocks_empty_and_is_named(use_driver):
     assert "will not be empty" in outcome.summary
     assert Event.objects.filter(action=Event.Action.FIND_RESULT_FAIL, guest__name="vm-01",
                                 summary__contains="vm-01 stays on h0").exists()
+    # A pinned guest was never offered to a target: its records say so (no rejection, no reason code).
+    stored = Event.objects.get(action=Event.Action.FIND_RESULT_FAIL, guest__name="vm-01").notes
+    assert (stored["rejections"], stored["reason"]) == ([], "")
     assert outcome.batch.migrations.count() == 2
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
+from django.conf import settings
+
 from automigrate.management.commands.migrationalert import (
     BadArgument,
     OneLineErrorCommand,
@@ -92,6 +94,7 @@ class Command(OneLineErrorCommand):
             f"wrote {len(history.trace.guests)} guests x {history.trace.steps} steps to {printable(path)};"
             f" replay it with manage.py simulate --trace {printable(path)} --threshold {rule.threshold:g}"
             f" --period {rule.period_seconds}s --policy {backtest.LIVE_POLICY}"
+            + (" --forecast" if settings.AUTOMIGRATE.get("FORECAST") else "")
         )
 
 

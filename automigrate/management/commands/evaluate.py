@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from automigrate.engine import explain
 from automigrate.models import MigrationRule
 from automigrate.services import evaluate, execution, lock
 from automigrate.services.rules import find_rule
@@ -38,7 +39,14 @@ class Command(BaseCommand):
             if not rules:
                 self.stdout.write("no enabled rules")
         for rule in rules:
-            self.stdout.write(str(evaluate.evaluate_rule(rule)))
+            evaluation = evaluate.evaluate_rule(rule)
+            self.stdout.write(str(evaluation))
+            for failure in evaluation.plan.failures if evaluation.plan else ():
+                # The same records the find_result_fail event stores, as a table per guest.
+                table = explain.failure_table_lines(failure, indent="    ")
+                if table:
+                    self.stdout.write(f"  no target for {failure.guest} on {failure.host}:")
+                    self.stdout.write("\n".join(table))
         if options["wait"]:
             self.wait()
 

@@ -1,4 +1,4 @@
-"""``manage.py plan --scenario FILE.json``: what would the engine do? Prints the plan as JSON."""
+"""``manage.py plan --scenario FILE.json``: what would the engine do? Prints the plan as JSON (or ``--text``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from automigrate.engine import plan
+from automigrate.engine import explain, plan
 from automigrate.engine.maintenance import UnknownHost, evacuate, repair
 from automigrate.engine.model import POLICIES
 from automigrate.engine.scenario import ScenarioError, load_scenario
@@ -21,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--policy", choices=POLICIES, default="automigrate")
         parser.add_argument("--evacuate", metavar="HOST", help="plan emptying HOST for maintenance instead of the rule")
         parser.add_argument("--repair", action="store_true", help="plan the repair of must-group violations instead")
+        parser.add_argument("--text", action="store_true",
+                            help="print the plan for people (moves, and a table per guest no target took) instead")
 
     def handle(self, *args: object, **options: object) -> None:
         try:
@@ -38,4 +40,7 @@ class Command(BaseCommand):
             result = repair(snapshot)
         else:
             result = plan(snapshot, rule, policy=str(options["policy"]))
-        self.stdout.write(json.dumps(result.to_dict(), indent=2))
+        if options["text"]:
+            self.stdout.write("\n".join(explain.plan_lines(result)))
+        else:
+            self.stdout.write(json.dumps(result.to_dict(), indent=2))

@@ -43,6 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--failure-probability", default="0", help="chance a migration fails (default 0)")
         parser.add_argument("--groups", default=None,
                             help='JSON file {"groups": [...]} of placement groups (scenario format) to keep')
+        parser.add_argument("--forecast", action="store_true",
+                            help="give the engine each host's forecast of the next window, from the replay's"
+                                 " own history (as AUTOMIGRATE_FORECAST does live)")
         parser.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
     def handle(self, *args, **options) -> None:
@@ -87,6 +90,8 @@ class Command(BaseCommand):
             failure_probability=_number(options["failure_probability"], "--failure-probability", float, 0, 1),
             timeout_base_seconds=float(conf.get("MIGRATION_TIMEOUT_BASE_SECONDS", 120)),
             timeout_seconds_per_gib=float(conf.get("MIGRATION_TIMEOUT_SECONDS_PER_GIB", 60)),
+            forecast=bool(options["forecast"]),
+            forecast_history_windows=int(conf.get("FORECAST_HISTORY_WINDOWS", 6)),
         ), hosts
 
 
