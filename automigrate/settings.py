@@ -258,6 +258,8 @@ CELERY_TASK_ROUTES = {
     "automigrate.tasks.evaluate_rule": {"queue": "evaluation"},
     "automigrate.tasks.prune_samples": {"queue": "evaluation"},
     "automigrate.tasks.watch_migrations": {"queue": "watching"},
+    # Backtests are CPU work like evaluations; a long one holds one evaluation process (README).
+    "automigrate.tasks.run_backtest": {"queue": "evaluation"},
     # Webhooks wait on other people's servers (each call bounded): never in the evaluation queue.
     "automigrate.tasks.deliver_webhook": {"queue": "sampling"},
     "automigrate.tasks.check_notifications": {"queue": "sampling"},
@@ -350,6 +352,8 @@ AUTOMIGRATE = {
     "SAMPLING_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_SAMPLING_TASK_TIME_LIMIT_SECONDS", 60),
     "EVALUATION_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_EVALUATION_TASK_TIME_LIMIT_SECONDS", 180),
     "WATCH_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_WATCH_TASK_TIME_LIMIT_SECONDS", 120),
+    # A backtest of 7 days of a 200-host / 4,000-guest cluster takes minutes (BENCHMARKS.md).
+    "BACKTEST_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_BACKTEST_TASK_TIME_LIMIT_SECONDS", 1800),
     "TASK_HARD_LIMIT_GRACE_SECONDS": env_number("AUTOMIGRATE_TASK_HARD_LIMIT_GRACE_SECONDS", 15),
     # Metrics.
     # Raw samples: 8 days on PostgreSQL; 12 hours on the embedded SQLite default, whose

@@ -90,3 +90,10 @@ def sample_metrics() -> str:
     from automigrate.services import metrics
 
     return metrics.sample_source()
+
+
+@shared_task(name="automigrate.tasks.run_backtest", ignore_result=True, **_limits("BACKTEST"))
+def run_backtest(run_pk: int) -> str:
+    from automigrate.services import backtest
+
+    return backtest.execute_run(run_pk)

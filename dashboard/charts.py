@@ -483,3 +483,57 @@ def rule_hosts_bar(rule: MigrationRule, means: list[tuple[str, float, bool]]) ->
             annotations=[note],
         ),
     }
+
+
+# --- backtest (automigrate.services.backtest) ---------------------------------------
+
+COLOR_WITHOUT = COLOR_HOT
+BACKTEST_MAX_POINTS = 2000
+COLOR_OTHER_POLICY = "#7b8794"
+
+
+def backtest_hosts_over(result: dict) -> dict:
+    """Hosts above the threshold at each step of a backtest: without the rule ("none") and with it, per policy."""
+    from datetime import timedelta
+
+    from automigrate.services.backtest import LIVE_POLICY, WITHOUT_RULE
+
+    start = datetime.fromisoformat(result["start"])
+    # A week of 1-minute steps is 10,080 points a line: draw at most BACKTEST_MAX_POINTS, each the
+    # most hosts above the threshold in its bucket, so no peak disappears.
+    bucket = max(1, math.ceil(result["steps"] / BACKTEST_MAX_POINTS))
+    step = timedelta(seconds=result["step_seconds"] * bucket)
+    times = [_time(start + k * step) for k in range(math.ceil(result["steps"] / bucket))]
+    rows = {row["policy"]: row for row in result["policies"]}
+    traces = []
+    for policy, all_counts in result["hosts_over_threshold"].items():
+        counts = [max(all_counts[k:k + bucket]) for k in range(0, len(all_counts), bucket)]
+        if policy == WITHOUT_RULE:
+            name, color, width = "without the rule", COLOR_WITHOUT, 2
+        elif policy == LIVE_POLICY:
+            name, color, width = f"with the rule ({policy})", COLOR_OK, 2.5
+        else:
+            name, color, width = f"policy {policy}", COLOR_OTHER_POLICY, 1.2
+        traces.append({
+            "type": "scatter", "mode": "lines", "name": _text(name), "x": times, "y": counts,
+            "line": {"color": color, "width": width, "shape": "hv", **({} if width >= 2 else {"dash": "dot"})},
+            "hovertemplate": f"%{{x}}<br>%{{y}} hosts above {result['threshold']:g} %<extra>{_text(name)}</extra>",
+        })
+    most = max((max(counts, default=0) for counts in result["hosts_over_threshold"].values()), default=0)
+    layout = _base_layout(
+        showlegend=True, legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="x unified",
+        margin={"l": 56, "r": 16, "t": 36, "b": 48},
+        xaxis={"type": "date", "title": {"text": f"time ({timezone.get_current_timezone_name()})"}},
+        # Whole hosts: a tick per host while there are few, never 0.5 of one.
+        yaxis={"title": {"text": f"hosts above {result['threshold']:g} %"}, "rangemode": "tozero",
+               "tickformat": "d", **({"dtick": 1} if most <= 10 else {})},
+    )
+    parts = [
+        f"{'without the rule' if policy == WITHOUT_RULE else policy}:"
+        f" {rows[policy]['overload_host_minutes']:g} overload host-minutes"
+        for policy in result["hosts_over_threshold"]
+    ]
+    drawn = f" (most per {bucket} steps drawn)" if bucket > 1 else ""
+    summary = (f"Hosts above {result['threshold']:g} % over {result['steps']} steps of {result['step_seconds']} s"
+               f"{drawn}; " + ", ".join(parts))
+    return {"data": traces, "layout": layout, "summary": summary}

@@ -22,11 +22,11 @@ from django.views.decorators.http import require_POST
 
 from automigrate import clock
 from automigrate.middleware import user_zone_name
-from automigrate.models import Event, Host, MigrationRule, UserPreference
+from automigrate.models import BacktestRun, Event, Host, MigrationRule, UserPreference
 from automigrate.permissions import is_operator
-from automigrate.services import evaluate, maintenance
+from automigrate.services import backtest, evaluate, maintenance
 from automigrate.services import rules as rule_service
-from dashboard import pages
+from dashboard import backtests, pages
 from dashboard import placement as placement_pages
 
 # Which included templates each live endpoint re-renders, by element id.
@@ -164,7 +164,7 @@ def _rules(request) -> dict:
 def rule_detail(request, pk: int):
     rule = get_object_or_404(MigrationRule, pk=pk)
     context = {**pages.rule_detail(rule), **placement_pages.rule_context(rule)}
-    return render(request, "dashboard/rule.html", _with_role(request, context))
+    return render(request, "dashboard/rule.html", _with_role(request, _with_backtest(rule, context)))
 
 
 @login_required
@@ -200,7 +200,51 @@ def rule_preview(request, pk: int):
     rule = get_object_or_404(MigrationRule, pk=pk)
     context = _with_role(request, {**pages.rule_detail(rule), **placement_pages.rule_context(rule)})
     context["plan"] = evaluate.preview_rule(rule)
-    return render(request, "dashboard/rule.html", context)
+    return render(request, "dashboard/rule.html", _with_backtest(rule, context))
+
+
+def _with_backtest(rule: MigrationRule, context: dict) -> dict:
+    """The backtest card; a finished run's chart joins the page's figures (drawn by live.js at load)."""
+    context.update(backtests.rule_context(rule))
+    if context["backtest_figure"]:
+        context["figures"] = {**context.get("figures", {}), backtests.FIGURE_ID: context["backtest_figure"]}
+    return context
+
+
+@require_POST
+@operator_required
+def rule_backtest(request, pk: int):
+    """Queue a backtest (a Celery task): operators only, since a 7-day replay costs minutes of CPU."""
+    rule = get_object_or_404(MigrationRule, pk=pk)
+    since = request.POST.get("since", backtests.DEFAULT_SINCE)
+    if since not in backtests.SINCE_CHOICES:
+        messages.error(request, f"since: use one of {', '.join(backtests.SINCE_CHOICES)}")
+        return redirect("dashboard:rule", pk=rule.pk)
+    try:
+        backtest.start_run(rule, request.user, backtest.parse_since(since))
+    except (backtest.BacktestError, backtest.RunRefused) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Backtest of {rule.name} over the last {since} queued; progress below.")
+    return redirect(f"{reverse('dashboard:rule', args=[rule.pk])}#rule-backtest")
+
+
+@login_required
+def rule_backtest_status(request, pk: int, run_pk: int):
+    """A run's state for static/dashboard/backtest.js: the card's body as HTML, and the figure once done."""
+    run = get_object_or_404(BacktestRun, pk=run_pk, rule_id=pk)
+    backtest.expire_stale(run.rule)  # a run whose worker died ends the page's polling
+    run.refresh_from_db()
+    context = backtests.run_context(run)
+    context["rule"] = run.rule
+    return JsonResponse({
+        "state": run.state,
+        "active": run.active,
+        "progress": run.progress,
+        "message": run.message,
+        "html": render_to_string("dashboard/_backtest_run.html", context, request),
+        "figure": context["backtest_figure"],
+    }, encoder=DjangoJSONEncoder)
 
 
 @require_POST

@@ -1,3 +1,4 @@
+from automigrate.models.backtests import BacktestRun
 from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
 from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
@@ -11,6 +12,7 @@ from automigrate.models.telemetry import MetricCounter
 from automigrate.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "BacktestRun",
     "BlackoutWindow",
     "Event",
     "Guest",

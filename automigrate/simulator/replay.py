@@ -57,6 +57,9 @@ class ReplayConfig:
     forecast_history_windows: int = 6
     # Guests of hosts over the threshold get theirs too (guest CPU per step, wherever it ran).
     forecast_guests: bool = False
+    # The hosts a rule watches and targets and the guests it may move (backtest of a stored rule);
+    # its name, metric and threshold are ignored (the replay's own). None: every host and guest.
+    rule: RuleSpec | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -96,9 +99,12 @@ class ReplayResult:
     groups: int = 0
     repaired_at_start: int = 0  # moves that made the initial placement keep the must groups
     must_violations_at_end: int = 0
+    # Per step, how many hosts were above the threshold (to_dict(series=True) only: a day is 288 numbers).
+    hosts_over_threshold: tuple[int, ...] = field(default=(), repr=False)
 
-    def to_dict(self) -> dict:
-        names = [n for n in self.__dataclass_fields__ if self.groups or n not in _GROUP_FIELDS]
+    def to_dict(self, series: bool = False) -> dict:
+        names = [n for n in self.__dataclass_fields__ if (self.groups or n not in _GROUP_FIELDS)
+                 and (series or n != "hosts_over_threshold")]
         return {name: getattr(self, name) for name in names}
 
 
@@ -158,6 +164,8 @@ class _Replay:
         self.counters = _Counters()
         self.rng = random.Random(f"replay-failures:{config.seed}")
         self.rule = RuleSpec(name=RULE_NAME, metric=CPU, threshold=config.threshold)
+        if config.rule is not None:
+            self.rule = replace(config.rule, name=RULE_NAME, metric=CPU, threshold=config.threshold)
         self._sequence = 0
         self.groups = trace.groups
         self.repaired_at_start = self._repair_start() if self.groups else 0
@@ -370,6 +378,7 @@ class _Replay:
             repaired_at_start=self.repaired_at_start,
             must_violations_at_end=len(must_violations(self.groups, self._snapshot_at(0).guests))
             if self.groups else 0,
+            hosts_over_threshold=tuple(sum(cpu > threshold for cpu in sample) for sample in self.host_cpu),
         )
 
 

@@ -23,6 +23,7 @@ TASKS = {
     "automigrate.tasks.watch_migrations": "watching",
     "automigrate.tasks.deliver_webhook": "sampling",
     "automigrate.tasks.check_notifications": "sampling",
+    "automigrate.tasks.run_backtest": "evaluation",
 }
 
 
