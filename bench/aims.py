@@ -242,6 +242,9 @@ def main() -> None:
                         help="set AUTOMIGRATE_KEY for the runs (repeatable)")
     parser.add_argument("--policies", default=None, help="comma-separated subset (default: all)")
     parser.add_argument("--save", default=None, help="also write the raw results to this JSON file")
+    parser.add_argument("--load", action="append", default=[], metavar="FILE",
+                        help="reuse results saved by --save instead of running those (trace, policy, seed); repeatable,"
+                             " later files win")
     args = parser.parse_args()
     env = {}
     for item in args.tune:
@@ -254,7 +257,15 @@ def main() -> None:
     if args.policies:
         policies = [p.strip() for p in args.policies.split(",")]
     ref = json.loads(REFERENCE.read_text(encoding="utf-8"))["runs"]
-    res = run_all(policies, args.jobs, env)
+    loaded: dict[tuple[str, str, int], dict] = {}
+    for name in args.load:
+        for key, value in json.loads(Path(name).read_text(encoding="utf-8")).items():
+            trace, policy, seed = key.rsplit("/", 2)
+            loaded[(trace, policy, int(seed))] = value
+    missing = [p for p in policies if any((t, p, s) not in loaded for t in TRACES for s in SEEDS)]
+    res = {k: v for k, v in loaded.items() if k[1] in policies}
+    if missing:
+        res.update(run_all(missing, args.jobs, env))
     if args.save:
         Path(args.save).write_text(json.dumps({f"{t}/{p}/{s}": v for (t, p, s), v in res.items()}, indent=1))
     line = summary_line(res, ref)
