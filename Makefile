@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test test-nova lint venv bench clean
+.PHONY: run test test-nova lint venv bench aims clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-nova: venv
 
 bench: venv
 	$(PY) bench/engine.py
+
+# Issue 14's aims table in BENCHMARKS.md: simulate on every shared trace, every policy, seeds 0-5 (2 jobs).
+aims: venv
+	$(PY) bench/aims.py --jobs 2 --write
 
 clean:
 	rm -rf $(VENV) var staticfiles

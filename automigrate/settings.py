@@ -312,6 +312,10 @@ AUTOMIGRATE = {
     # CPU rules don't move a guest that would lower its host by less than this.
     "MIN_RELIEF_PERCENT": env_number("AUTOMIGRATE_MIN_RELIEF_PERCENT", 1.0),
     "HYSTERESIS_FRACTION": env_number("AUTOMIGRATE_HYSTERESIS_FRACTION", 0.15),
+    # CPU rules: targets must end this many points under the threshold (issue 14, measured in BENCHMARKS.md).
+    "TARGET_MARGIN_PERCENT": env_number("AUTOMIGRATE_TARGET_MARGIN_PERCENT", 0.0),
+    # CPU rules: moves off a host left firing are taken back unless they bring this share of its need.
+    "PARTIAL_RELIEF_FRACTION": env_number("AUTOMIGRATE_PARTIAL_RELIEF_FRACTION", 0.5),
     "MEM_FLOOR_FRACTION": env_number("AUTOMIGRATE_MEM_FLOOR_FRACTION", 0.10),
     "CPU_CEILING_PERCENT": env_number("AUTOMIGRATE_CPU_CEILING_PERCENT", 80),
     "MAX_MOVES_PER_HOST": int(env_number("AUTOMIGRATE_MAX_MOVES_PER_HOST", 5)),

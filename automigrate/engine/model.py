@@ -19,7 +19,7 @@ METRIC_TYPES = {f"{CPU}.gt": CPU, f"{MEM}.lt": MEM}
 
 PINNED_LABELS = frozenset({"pinned", "never-migrate"})
 
-POLICIES = ("automigrate", "classic")
+# The policies' names live in engine/registry.py (POLICIES), next to their classes.
 
 # Placement groups (see engine/placement.py).
 GROUP_KINDS = ("anti-affinity", "affinity", "host-affinity", "host-anti-affinity")
@@ -108,6 +108,14 @@ class Tuning:
     forecast_fires: bool = False
     # What a source host is relieved from: its mean, or the larger of its mean and its forecast.
     forecast_source: str = "mean"
+    # automigrate (CPU rules): a target must end this many points under the
+    # threshold, not just under it. Filling targets to 58-59.9 % for a 60 % rule
+    # made them the next hosts to fire. Default from the issue-14 replays (BENCHMARKS.md).
+    target_margin_percent: float = 0.0
+    # automigrate: moves off a host the plan leaves still firing are taken back
+    # unless they bring at least this fraction of the relief the host needs (to
+    # its goal). Such moves copy memory and leave the overload in place. 0 = keep them.
+    partial_relief_fraction: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class Move:
     target_before: float
     target_after: float
     reason: str
+    num_bytes: int = 0  # memory the migration copies (0 in records written before it was kept)
 
 
 # What a target would break by taking a guest (Rejection.limit).
@@ -293,7 +302,33 @@ class Plan:
             "failures": [asdict(f) for f in self.failures],
             "skipped": [asdict(s) for s in self.skipped],
             "hosts_after": self.hosts_after,
+            "efficacy": self.efficacy(),
         })
+
+    def efficacy(self) -> dict:
+        """What the plan buys and what it costs, in one block (the same for every policy).
+
+        ``relief`` sums what each move lowers its source by, in the rule metric's
+        unit (CPU: points of the source host; memory: bytes freed).
+        ``hosts_left_firing`` are triggered hosts the plan leaves over the
+        threshold; ``gib_off_hosts_left_firing`` is the copy spent on them.
+        """
+        from automigrate.engine.scoring import GIB, fires  # scoring imports this module
+
+        left = {
+            t["host"] for t in self.triggered
+            if t["host"] in self.hosts_after and fires(self.hosts_after[t["host"]], self.metric, self.threshold)
+        }
+        return {
+            "moves": len(self.moves),
+            "gib_to_copy": sum(m.num_bytes for m in self.moves) / GIB,
+            "relief": sum(m.score for m in self.moves),
+            "relief_unit": "points" if self.metric == CPU else "bytes",
+            "hosts_firing": len(self.triggered),
+            "hosts_left_firing": len(left),
+            "gib_off_hosts_left_firing": sum(m.num_bytes for m in self.moves if m.source in left) / GIB,
+        }
+
 
 
 def _rounded(value):

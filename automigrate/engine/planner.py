@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from automigrate.engine.model import METRICS, POLICIES, GuestState, Plan, RuleSpec, Skip, Snapshot, Tuning
+from automigrate.engine.model import METRICS, GuestState, Plan, RuleSpec, Skip, Snapshot, Tuning
 from automigrate.engine.placement import Placement
-from automigrate.engine.policies import plan_automigrate, plan_classic
+from automigrate.engine.policies import Policy
 from automigrate.engine.projection import HostLoad
+from automigrate.engine.registry import get_policy
 from automigrate.engine.run import Run
 from automigrate.engine.scoring import fires, forecast_fires, forecast_holds, host_value, hotness, planning_cpu
 from automigrate.engine.targets import FitChecker, TargetIndex, host_exclusion
@@ -23,8 +24,7 @@ def plan(snapshot: Snapshot, rule: RuleSpec, policy: str = "automigrate", tuning
     Raises ValueError for an unknown policy or metric (a programming error:
     user input is validated before it gets here).
     """
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}: use one of {', '.join(POLICIES)}")
+    chosen = get_policy(policy)
     if rule.metric not in METRICS:
         raise ValueError(f"unknown metric {rule.metric!r}: use one of {', '.join(METRICS)}")
     metric, threshold = rule.metric, rule.threshold
@@ -64,11 +64,8 @@ def plan(snapshot: Snapshot, rule: RuleSpec, policy: str = "automigrate", tuning
         triggered=[{"host": h.name, "value": h.value(metric), "threshold": threshold} for h in firing],
     )
     if firing:
-        run = _prepare(snapshot, rule, tuning, loads, firing, policy, skipped)
-        if policy == "classic":
-            plan_classic(run, firing_in_order)
-        else:
-            plan_automigrate(run)
+        run = _prepare(snapshot, rule, tuning, loads, firing, chosen, skipped)
+        chosen.plan(run, firing_in_order)
         result.moves = run.moves
         result.failures = run.failures
         skipped.extend(run.skips)
@@ -98,7 +95,7 @@ def _prepare(
     tuning: Tuning,
     loads: dict[str, HostLoad],
     firing: list[HostLoad],
-    policy: str,
+    policy: Policy,
     skipped: list[Skip],
 ) -> Run:
     firing_names = {h.name for h in firing}
@@ -128,7 +125,8 @@ def _prepare(
             continue
         seen.add(guest.name)
         bucket.append(guest)
-    checker = FitChecker(rule.metric, rule.threshold, tuning)
-    index = TargetIndex(eligible, checker, order="load" if policy == "classic" else "headroom")
+    margin = tuning.target_margin_percent if policy.target_margin else 0.0
+    checker = FitChecker(rule.metric, rule.threshold, tuning, target_margin=margin)
+    index = TargetIndex(eligible, checker, order=policy.target_order)
     placement = Placement(snapshot.groups, snapshot.guests) if snapshot.groups else None
     return Run(rule, tuning, firing, guests_by_host, index, checker, placement)

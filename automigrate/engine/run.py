@@ -40,12 +40,27 @@ class Run:
         self.skips: list[Skip] = []
         self.caps_apply = True  # the classic policy turns the automigrate caps off
         self.placement = placement if placement else None  # None: no guest of the snapshot is in a group
+        # What each applied move changed, newest last, so a policy can take moves back (undo).
+        self._undo: list[Callable[[], None]] = []
 
     # --- placement groups ------------------------------------------------
 
-    def find(self, cand: Candidate, source: HostLoad, strengths: frozenset[str] = MUST_AND_SHOULD) -> Search:
-        """The best target for ``cand`` that its groups (and, for a unit, the per-host cap) allow."""
-        return self.index.find(cand, source.group, self._refuser(cand, source, strengths))
+    def find(
+        self,
+        cand: Candidate,
+        source: HostLoad,
+        strengths: frozenset[str] = MUST_AND_SHOULD,
+        order: Callable[[HostLoad], tuple] | None = None,
+    ) -> Search:
+        """The best target for ``cand`` that its groups (and, for a unit, the per-host cap) allow.
+
+        ``order`` (a sort key, smallest first) replaces the index's own order
+        for policies that rank targets by something else (Sandpiper's volume).
+        """
+        refuse = self._refuser(cand, source, strengths)
+        if order is not None:
+            return self.index.find_by(cand, source.group, order, refuse)
+        return self.index.find(cand, source.group, refuse)
 
     def _refuser(
         self, cand: Candidate, source: HostLoad, strengths: frozenset[str]
@@ -106,8 +121,31 @@ class Run:
             why = f"{why}; moves with {', '.join(cand.names)} as one affinity unit"
         moves = [self._apply_one(source, part, target, why, lead) for part in cand.members]
         if self.placement is not None:
-            self.placement.move(cand.names, target.name)
+            placement, names = self.placement, cand.names
+            placement.move(names, target.name)
+            self._undo.append(lambda: placement.move(names, source.name))
         return moves[-1]
+
+    def mark(self) -> tuple[int, int, int]:
+        """A point to come back to with ``undo``: the moves, changes and skips recorded so far."""
+        return len(self.moves), len(self._undo), len(self.skips)
+
+    def undo(self, mark: tuple[int, int, int]) -> list[Move]:
+        """Take back every move applied since ``mark``; returns them, oldest first.
+
+        Restores the projections (source, targets, their move counts), the
+        target index (a target the per-host cap removed comes back), the groups'
+        placement, and drops the skips recorded since (a should group broken by
+        a move taken back is not broken). Every member of an affinity unit was
+        applied after the mark, so a unit is taken back whole.
+        """
+        moves_at, undo_at, skips_at = mark
+        while len(self._undo) > undo_at:
+            self._undo.pop()()
+        taken = self.moves[moves_at:]
+        del self.moves[moves_at:]
+        del self.skips[skips_at:]
+        return taken
 
     def _apply_one(self, source: HostLoad, cand: Candidate, target: HostLoad, why: str, lead: str | None) -> Move:
         metric = self.metric
@@ -115,6 +153,7 @@ class Run:
         source_before = source.value(metric)
         target_before = target.value(metric)
         assert source_before is not None and target_before is not None
+        self._undo.append(self._restorer(source, target))
         source.give(cand.demand, cand.num_bytes)
         target.take(cand.demand, cand.num_bytes)
         source_after = source.value(metric)
@@ -143,9 +182,22 @@ class Run:
             target_before=target_before,
             target_after=target_after,
             reason=reason,
+            num_bytes=cand.num_bytes,
         )
         self.moves.append(move)
         return move
+
+    def _restorer(self, source: HostLoad, target: HostLoad) -> Callable[[], None]:
+        """Put ``source`` and ``target`` back as they are now (values, not arithmetic: exact)."""
+        saved = [(load, load.cpu, load.mem, load.moves, load.name in self.index) for load in (source, target)]
+
+        def restore() -> None:
+            for load, cpu, mem, moves, indexed in saved:
+                load.cpu, load.mem, load.moves = cpu, mem, moves
+                if indexed:
+                    self.index.update(load)  # re-sorts it, or puts it back if the cap removed it
+
+        return restore
 
     def explain_unrelieved(self, source: HostLoad, candidates: int, skipped: Sequence[Skip], why: str = "") -> None:
         """Add a host-level failure saying why ``source`` still fires, when no guest note does."""

@@ -64,9 +64,16 @@ def host_exclusion(host: HostState, rule: RuleSpec, firing: set[str]) -> tuple[s
 class FitChecker:
     """Decides whether one target can take one candidate; says why not."""
 
-    def __init__(self, metric: str, threshold: float, tuning: Tuning, bounce_back: bool = True) -> None:
+    def __init__(
+        self, metric: str, threshold: float, tuning: Tuning, bounce_back: bool = True, target_margin: float = 0.0
+    ) -> None:
         self.metric = metric
-        self.threshold = threshold
+        # CPU rules: a target must end ``target_margin`` points under the rule's
+        # threshold (Tuning.target_margin_percent), so it is not the next host to
+        # fire on noise. Everything judging a target (fit, index spare, notes) reads
+        # this limit. Memory rules keep the threshold: available memory only moves
+        # when guests do, so a target cannot drift over it on its own.
+        self.threshold = threshold - target_margin if metric == CPU else threshold
         self.tuning = tuning
         # Emptying a host for maintenance may send a guest back where it came from.
         self.bounce_back = bounce_back
@@ -255,3 +262,27 @@ class TargetIndex:
             if self.max_probes is not None and probes >= self.max_probes and probes < len(keys):
                 return Search(None, entries, probes - len(entries), untried=len(keys) - probes, group=group)
         return Search(None, entries, len(keys) - len(entries), group=group)
+
+    def find_by(
+        self,
+        cand: Candidate,
+        group: tuple[str, ...],
+        order: Callable[[HostLoad], tuple],
+        refuse: Callable[[HostLoad], str | None] | None = None,
+    ) -> Search:
+        """The first target in ``order`` (a sort key) that can take ``cand``; every target may be tried.
+
+        For policies whose preference is not the rule-metric spare (Sandpiper's
+        lowest volume), so the scan cannot stop early: O(hosts log hosts) a call.
+        """
+        loads = sorted((self._hosts[name] for _, name in self._groups.get(group, [])), key=order)
+        entries: list[str] = []
+        for load in loads:
+            why = refuse(load) if refuse is not None else None
+            if why is None:
+                why = self.checker.reject(cand, load)
+            if why is None:
+                return Search(load, entries)
+            if len(entries) < explain.MAX_NOTE_TARGETS:
+                entries.append(why)
+        return Search(None, entries, len(loads) - len(entries), group=group)

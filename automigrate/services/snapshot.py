@@ -77,6 +77,8 @@ def tuning_from_settings() -> Tuning:
         bounce_back_minutes=float(conf["BOUNCE_BACK_MINUTES"]),
         min_relief_percent=float(conf["MIN_RELIEF_PERCENT"]),
         hysteresis_fraction=float(conf["HYSTERESIS_FRACTION"]),
+        target_margin_percent=float(conf["TARGET_MARGIN_PERCENT"]),
+        partial_relief_fraction=float(conf["PARTIAL_RELIEF_FRACTION"]),
         mem_floor_fraction=float(conf["MEM_FLOOR_FRACTION"]),
         cpu_ceiling_percent=float(conf["CPU_CEILING_PERCENT"]),
         max_moves_per_host=int(conf["MAX_MOVES_PER_HOST"]),

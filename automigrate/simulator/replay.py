@@ -29,9 +29,13 @@ from automigrate.engine.forecast import forecast
 from automigrate.engine.maintenance import repair
 from automigrate.engine.model import CPU, GuestState, HostState, Move, RuleSpec, Snapshot, Tuning
 from automigrate.engine.placement import must_violations
+from automigrate.engine.registry import POLICIES as ENGINE_POLICIES
 from automigrate.simulator.traces import Trace
 
-POLICIES = ("automigrate", "classic", "none")
+# The replay-only policy that sees the future: automigrate planning on the
+# next window's true means instead of the last window's measured ones.
+ORACLE = "oracle"
+POLICIES = (*ENGINE_POLICIES, ORACLE, "none")
 # The issue's definition: returning a guest to a host it left within this long.
 PING_PONG_SECONDS = 3600.0
 RULE_NAME = "simulate"
@@ -95,6 +99,8 @@ class ReplayResult:
     find_result_fail: int
     failed_migrations: int
     mean_host_cpu_stddev: float
+    # GiB copied in moves off hosts that their own plan leaves above the threshold.
+    gib_off_unrelieved: float = 0.0
     # With placement groups only (absent from to_dict without them):
     groups: int = 0
     repaired_at_start: int = 0  # moves that made the initial placement keep the must groups
@@ -125,6 +131,7 @@ class _Migration:
 class _Counters:
     migrations: int = 0
     migrated_mb: float = 0.0
+    gib_off_unrelieved: float = 0.0
     ping_pongs: int = 0
     failed: int = 0
     find_result_fail: int = 0
@@ -228,7 +235,12 @@ class _Replay:
             return  # one batch at a time: the rule gives up this round
         if lifecycle.is_settling(self.batch_finished_at, now, self.config.period_seconds):
             return  # as the evaluator: the whole rule waits one window after its batch
-        result = plan(self._snapshot(k, now), self.rule, policy=self.config.policy, tuning=self.config.tuning)
+        oracle = self.config.policy == ORACLE
+        snapshot = self._oracle_snapshot(k, now) if oracle else self._snapshot(k, now)
+        policy = "automigrate" if oracle else self.config.policy
+        result = plan(snapshot, self.rule, policy=policy, tuning=self.config.tuning)
+        # Every move of a batch starts (the batch waits for free slots), so the plan's figure is the copy's.
+        self.counters.gib_off_unrelieved += result.efficacy()["gib_off_hosts_left_firing"]
         if result.result == "find_result_fail":
             self.counters.find_result_fail += 1
         if result.moves:
@@ -304,6 +316,32 @@ class _Replay:
             return None
         return forecast(recent, window_steps=min(self.window_steps, len(recent)), step_seconds=self.step)
 
+    def _oracle_snapshot(self, k: int, now: float) -> Snapshot:
+        """The measured snapshot with every CPU mean replaced by the next window's true one.
+
+        Host CPU is what the current placement will really draw over steps
+        k .. k + window (no migration counted), guests their own trace values:
+        a policy that knew the future, to show how far the others are from it.
+        """
+        seen = self._snapshot(k, now)
+        steps = range(k, min(self.trace.steps, k + self.window_steps))
+        if not steps:
+            return seen
+        busy = [[0.0] * len(self.hosts) for _ in steps]  # [step][host], busy cores
+        for g, host in enumerate(self.placement):
+            cores = self.busy_cores[g]
+            for n, j in enumerate(steps):
+                busy[n][host] += cores[j]
+        hosts = tuple(
+            replace(state, cpu=sum(min(100.0, 100.0 * b[i] / h.cpu_count) for b in busy) / len(steps))
+            for i, (state, h) in enumerate(zip(seen.hosts, self.hosts, strict=True))
+        )
+        guests = tuple(
+            replace(state, cpu=sum(spec.cpu[j] for j in steps) / len(steps))
+            for state, spec in zip(seen.guests, self.guests, strict=True)
+        )
+        return replace(seen, hosts=hosts, guests=guests)
+
     # --- migrations -------------------------------------------------------
 
     def _admit(self, now: float) -> None:
@@ -374,6 +412,7 @@ class _Replay:
             find_result_fail=self.counters.find_result_fail,
             failed_migrations=self.counters.failed,
             mean_host_cpu_stddev=round(statistics.fmean(spread), 1) if spread else 0.0,
+            gib_off_unrelieved=round(self.counters.gib_off_unrelieved, 1),
             groups=len(self.groups),
             repaired_at_start=self.repaired_at_start,
             must_violations_at_end=len(must_violations(self.groups, self._snapshot_at(0).guests))

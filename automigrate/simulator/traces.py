@@ -4,7 +4,9 @@ Three formats, detected from the path:
 
 - our JSON (a file): hosts, guests with their initial host and a CPU series;
 - GWA-T-12 Bitbrains "Rnd" (a folder of ``N.csv`` files, ``;``-separated);
-- PlanetLab/CoMon as shipped with CloudSim (a folder of one-integer-a-line files).
+- PlanetLab/CoMon as shipped with CloudSim (a folder of one-integer-a-line files),
+  or one day packed in a ``.tsv.gz`` (a line per VM file: its name, a TAB, its
+  values separated by spaces; ``planetlab-more`` in the shared traces).
 
 The real traces carry no hosts (and PlanetLab no VM sizes), so
 ``build_cluster`` makes homogeneous hosts and a seeded, memory-respecting
@@ -17,6 +19,7 @@ one, the line, so the command can print one actionable line.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import random
@@ -99,6 +102,8 @@ def read_trace(path: str | Path, seed: int = 0) -> Trace:
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
         return read_json(path)
+    if path.is_file() and path.name.lower().endswith(".tsv.gz"):
+        return read_planetlab_packed(path, seed=seed)
     if path.is_dir():
         folder = _data_folder(path)
         if any(p.suffix == ".csv" for p in _data_files(folder)):
@@ -106,7 +111,9 @@ def read_trace(path: str | Path, seed: int = 0) -> Trace:
         return read_planetlab(folder, seed=seed)
     if not path.exists():
         raise TraceError(path, "no such file or folder")
-    raise TraceError(path, "not a trace: give a .json file, or a folder of Bitbrains .csv or PlanetLab files")
+    raise TraceError(
+        path, "not a trace: give a .json file, a folder of Bitbrains .csv or PlanetLab files, or a PlanetLab .tsv.gz"
+    )
 
 
 def _data_files(folder: Path) -> list[Path]:
@@ -339,13 +346,58 @@ def read_planetlab(folder: Path, seed: int = 0) -> Trace:
     for path, values in series:
         if len(values) < steps:
             raise TraceError(path, f"file ends after {len(values)} samples, other VMs have {steps}", len(values) + 1)
+    return _planetlab_trace(folder, [(p.name, values) for p, values in series], seed)
+
+
+def _planetlab_trace(path: Path, series: list[tuple[str, list[float]]], seed: int) -> Trace:
+    # VM sizes are drawn in file-name order, so a packed day and its unpacked
+    # folder give the same cluster for the same seed.
     rng = random.Random(f"planetlab-sizes:{seed}")
     guests = []
-    for path, values in series:
+    for name, values in series:
         vcpus = rng.choices(PLANETLAB_VCPUS, PLANETLAB_VCPU_WEIGHTS)[0]
         mb_per_vcpu = rng.choices(PLANETLAB_MB_PER_VCPU, PLANETLAB_MB_PER_VCPU_WEIGHTS)[0]
-        guests.append(GuestTrace(path.name, vcpus, vcpus * mb_per_vcpu, tuple(values)))
-    return Trace(str(folder), "planetlab", STEP_SECONDS_REAL_TRACES, (), tuple(guests))
+        guests.append(GuestTrace(name, vcpus, vcpus * mb_per_vcpu, tuple(values)))
+    return Trace(str(path), "planetlab", STEP_SECONDS_REAL_TRACES, (), tuple(guests))
+
+
+def read_planetlab_packed(path: Path, seed: int = 0) -> Trace:
+    """Read a PlanetLab day packed one VM a line: ``NAME<TAB>v1 v2 ...`` (gzip)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            rows = list(enumerate(lines, start=1))
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise TraceError(path, f"cannot read: {exc}") from None
+    series: list[tuple[str, list[float]]] = []
+    line_of: list[int] = []
+    for number, line in rows:
+        line = line.rstrip("\n")
+        if not line:
+            continue
+        name, tab, text = line.partition("\t")
+        if not tab or not name:
+            raise TraceError(path, "expected a VM name, a TAB, then its CPU percentages", number)
+        values = []
+        for word in text.split():
+            try:
+                value = float(word)
+            except ValueError:
+                raise TraceError(path, f"expected CPU percentages, got {word[:40]!r}", number) from None
+            if not 0 <= value <= 100:
+                raise TraceError(path, f"CPU percentage {value:g} is outside 0-100", number)
+            values.append(value)
+        if not values:
+            raise TraceError(path, f"VM {name[:40]!r} has no CPU percentages", number)
+        series.append((name, values))
+        line_of.append(number)
+    if not series:
+        raise TraceError(path, "no VM lines in this file")
+    steps = max(len(values) for _, values in series)
+    for number, (name, values) in zip(line_of, series, strict=True):
+        if len(values) < steps:
+            raise TraceError(path, f"VM {name[:40]!r} has {len(values)} samples, others have {steps}", number)
+    series.sort(key=lambda row: row[0])
+    return _planetlab_trace(path, series, seed)
 
 
 def _read_planetlab_file(path: Path) -> list[float]:

@@ -81,3 +81,22 @@ def test_invalid_json_exits_2(tmp_path):
     done = run_plan(tmp_path, "{not json")
     assert done.returncode == 2
     assert "invalid JSON at line 1" in done.stderr
+
+
+@pytest.mark.parametrize("policy", ["mmt", "sandpiper"])
+def test_plan_runs_the_published_baselines(tmp_path, policy):
+    done = run_plan(tmp_path, SCENARIO, "--policy", policy)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["policy"] == policy
+    assert [m["guest"] for m in result["moves"]] == ["aisenzhe"]
+    assert result["efficacy"]["moves"] == 1 and result["efficacy"]["gib_to_copy"] == 8.0
+
+
+def test_an_unknown_policy_exits_2_with_one_line_naming_the_allowed_ones(tmp_path):
+    done = run_plan(tmp_path, SCENARIO, "--policy", "greedy")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "CommandError: --policy 'greedy': use one of automigrate, classic, mmt, sandpiper"
+    ]

@@ -22,7 +22,7 @@ EXCLUSIONS = [
 @pytest.mark.parametrize("metric", ["cpu", "mem"])
 @pytest.mark.parametrize("attrs,reason", EXCLUSIONS)
 def test_it_never_targets_an_ineligible_host(metric, attrs, reason):
-    hosts = [host("hot", 90.0, mem_gib=2), host("best", 1.0, mem_gib=250, **attrs), host("fallback", 30.0, mem_gib=100)]
+    hosts = [host("hot", 65.0, mem_gib=2), host("best", 1.0, mem_gib=250, **attrs), host("fallback", 30.0, mem_gib=100)]
     rule = cpu_rule(60) if metric == "cpu" else mem_rule(16)
 
     result = plan(snap(hosts, [guest("g", "hot")]), rule)
@@ -34,7 +34,7 @@ def test_it_never_targets_an_ineligible_host(metric, attrs, reason):
 
 @pytest.mark.parametrize("metric", ["cpu", "mem"])
 def test_it_only_uses_the_rules_target_hosts(metric):
-    hosts = [host("hot", 90.0, mem_gib=2), host("best", 1.0, mem_gib=250), host("allowed", 30.0, mem_gib=100)]
+    hosts = [host("hot", 65.0, mem_gib=2), host("best", 1.0, mem_gib=250), host("allowed", 30.0, mem_gib=100)]
     rule = cpu_rule(60, target_hosts={"allowed"}) if metric == "cpu" else mem_rule(16, target_hosts={"allowed"})
     result = plan(snap(hosts, [guest("g", "hot")]), rule)
     assert [m.target for m in result.moves] == ["allowed"]
@@ -52,7 +52,7 @@ def test_another_firing_host_is_never_a_target(metric):
 
 def test_a_cpu_move_must_stay_strictly_under_the_threshold_on_the_target():
     # 10 % on the target would land exactly on 60: not allowed.
-    hosts = [host("hot", 90.0), host("edge", 50.0)]
+    hosts = [host("hot", 65.0), host("edge", 50.0)]
     result = plan(snap(hosts, [guest("g", "hot", 50.0, vcpus=8)]), cpu_rule(60))
     assert result.moves == []
     assert "host:edge:current(50.000000) + guest:g:score(10.000000) >= threshold(60.000000)" in result.failures[0].notes
@@ -70,13 +70,13 @@ def test_a_memory_move_must_keep_the_target_strictly_above_the_threshold():
 
 def test_a_cpu_move_keeps_the_targets_memory_above_the_floor():
     # "idle" has the CPU but only 20 GiB free of 256: a 16 GiB guest would leave 4 GiB < 25.6 GiB floor.
-    hosts = [host("hot", 90.0), host("idle", 1.0, mem_gib=20), host("roomy", 40.0, mem_gib=200)]
+    hosts = [host("hot", 65.0), host("idle", 1.0, mem_gib=20), host("roomy", 40.0, mem_gib=200)]
     result = plan(snap(hosts, [guest("g", "hot", 100.0, vcpus=4, mem_mb=16384)]), cpu_rule(60))
     assert [m.target for m in result.moves] == ["roomy"]
 
 
 def test_a_cpu_move_fails_with_a_memory_note_when_no_target_has_memory():
-    hosts = [host("hot", 90.0), host("idle", 1.0, mem_gib=20)]
+    hosts = [host("hot", 65.0), host("idle", 1.0, mem_gib=20)]
     result = plan(
         snap(hosts, [guest("g", "hot", 100.0, vcpus=4, mem_mb=16384)]),
         cpu_rule(60),
@@ -122,10 +122,10 @@ def test_failure_notes_list_a_bounded_number_of_targets():
 
 
 def test_guests_stay_in_their_zone_and_the_note_names_it():
-    hosts = [host("hot", 90.0, zone="az1"), host("best", 1.0, zone="az2"), host("near", 30.0, zone="az1")]
+    hosts = [host("hot", 65.0, zone="az1"), host("best", 1.0, zone="az2"), host("near", 30.0, zone="az1")]
     assert [m.target for m in plan(snap(hosts, [guest("g", "hot")]), cpu_rule(60)).moves] == ["near"]
 
-    alone = [host("hot", 90.0, zone="az1"), host("best", 1.0, zone="az2")]
+    alone = [host("hot", 65.0, zone="az1"), host("best", 1.0, zone="az2")]
     result = plan(snap(alone, [guest("g", "hot")]), cpu_rule(60))
     assert not result.moves
     assert "in zone az1" in result.failures[0].notes

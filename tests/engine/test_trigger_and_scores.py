@@ -34,7 +34,7 @@ def test_every_firing_host_is_listed_hottest_first():
 
 
 def test_a_host_without_fresh_metrics_neither_fires_nor_receives():
-    hosts = [host("hot", 90.0), host("stale", None), host("busy", 40.0)]
+    hosts = [host("hot", 65.0), host("stale", None), host("busy", 40.0)]
     guests = [guest("g", "hot", 100.0, vcpus=4)]  # 10 % of a 40-core host
 
     result = plan(snap(hosts, guests), cpu_rule(60))
@@ -46,7 +46,7 @@ def test_a_host_without_fresh_metrics_neither_fires_nor_receives():
 
 
 def test_a_host_missing_the_other_metric_may_fire_but_is_not_a_target():
-    hosts = [host("hot", 90.0, mem_gib=None), host("no-mem", 0.0, mem_gib=None), host("busy", 40.0)]
+    hosts = [host("hot", 65.0, mem_gib=None), host("no-mem", 0.0, mem_gib=None), host("busy", 40.0)]
     guests = [guest("g", "hot", 100.0, vcpus=4)]
 
     result = plan(snap(hosts, guests), cpu_rule(60))

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIELDS = [
     "policy", "trace", "steps", "step_seconds", "hosts", "guests", "threshold",
     "overload_host_minutes", "peak_host_cpu", "migrations", "migrated_gib", "ping_pongs",
-    "find_result_fail", "failed_migrations", "mean_host_cpu_stddev",
+    "find_result_fail", "failed_migrations", "mean_host_cpu_stddev", "gib_off_unrelieved",
 ]
 
 
@@ -68,7 +68,8 @@ def test_a_truncated_trace_exits_2_with_one_line_naming_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "greedy"], "simulate: --policy 'greedy': use one of automigrate, classic, none"),
+        (["--policy", "greedy"],
+         "simulate: --policy 'greedy': use one of automigrate, classic, mmt, sandpiper, oracle, none"),
         (["--period", "soon"], "simulate: --period: 'soon' is not a period"),
         (["--threshold", "abc"], "simulate: --threshold 'abc': expected a number"),
         (["--hosts", "3"], "--hosts applies only to traces without hosts"),

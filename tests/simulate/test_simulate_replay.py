@@ -177,7 +177,7 @@ def test_the_result_has_exactly_the_fields_of_the_issue():
     assert list(run(hot_then_calm()).to_dict()) == [
         "policy", "trace", "steps", "step_seconds", "hosts", "guests", "threshold",
         "overload_host_minutes", "peak_host_cpu", "migrations", "migrated_gib", "ping_pongs",
-        "find_result_fail", "failed_migrations", "mean_host_cpu_stddev",
+        "find_result_fail", "failed_migrations", "mean_host_cpu_stddev", "gib_off_unrelieved",
     ]
 
 

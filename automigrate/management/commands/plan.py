@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from automigrate.engine import explain, plan
 from automigrate.engine.maintenance import UnknownHost, evacuate, repair
-from automigrate.engine.model import POLICIES
+from automigrate.engine.registry import POLICIES, descriptions
 from automigrate.engine.scenario import ScenarioError, load_scenario
 
 
@@ -18,13 +18,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scenario", required=True, help="scenario JSON file")
-        parser.add_argument("--policy", choices=POLICIES, default="automigrate")
+        # Checked in handle(): a bad name gets one line, not argparse's usage block.
+        parser.add_argument("--policy", default="automigrate",
+                            help="; ".join(f"{name}: {text}" for name, text in descriptions().items()))
         parser.add_argument("--evacuate", metavar="HOST", help="plan emptying HOST for maintenance instead of the rule")
         parser.add_argument("--repair", action="store_true", help="plan the repair of must-group violations instead")
         parser.add_argument("--text", action="store_true",
                             help="print the plan for people (moves, and a table per guest no target took) instead")
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["policy"] not in POLICIES:
+            raise CommandError(f"--policy {options['policy']!r}: use one of {', '.join(POLICIES)}", returncode=2)
         try:
             snapshot, rule = load_scenario(str(options["scenario"]))
         except ScenarioError as exc:

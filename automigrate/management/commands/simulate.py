@@ -15,8 +15,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from automigrate.engine.registry import descriptions
 from automigrate.services.snapshot import tuning_from_settings
-from automigrate.simulator.replay import POLICIES, ReplayConfig, ReplayResult, replay
+from automigrate.simulator.replay import ORACLE, POLICIES, ReplayConfig, ReplayResult, replay
 from automigrate.simulator.traces import TraceError, build_cluster, read_trace, with_groups
 from automigrate.units import parse_period
 
@@ -34,7 +35,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         # Values are parsed in handle() so that a bad one gives one line, not argparse's usage block.
         parser.add_argument("--trace", required=True, help="JSON file, or a Bitbrains / PlanetLab folder")
-        parser.add_argument("--policy", default="automigrate", help=f"one of {', '.join(POLICIES)}")
+        parser.add_argument("--policy", default="automigrate", help=f"one of {', '.join(POLICIES)}: " + "; ".join(
+            [*(f"{name}, {text}" for name, text in descriptions().items()),
+             f"{ORACLE}, automigrate planning on the next window's true means (sees the future)",
+             "none, never migrates"]))
         parser.add_argument("--threshold", default="60", help="host CPU %% that counts as overloaded (default 60)")
         parser.add_argument("--period", default="10m", help="rule period and averaging window (default 10m)")
         parser.add_argument("--hosts", default=None, help="host count for traces without hosts (default: ~40%% CPU)")
@@ -114,6 +118,7 @@ def _summary(r: ReplayResult, kind: str, elapsed: float) -> str:
         f"  peak host CPU          {r.peak_host_cpu:.1f} %",
         f"  mean host CPU stddev   {r.mean_host_cpu_stddev:.1f}",
         f"  migrations             {r.migrations} ({r.migrated_gib:.1f} GiB copied, {r.failed_migrations} failed)",
+        f"  GiB off unrelieved     {r.gib_off_unrelieved:.1f} (moves off hosts their plan leaves over the threshold)",
         f"  ping-pongs             {r.ping_pongs}",
         f"  find_result_fail       {r.find_result_fail}",
         *([f"  groups                 {r.groups} ({r.repaired_at_start} moves to place by them at the start,"
