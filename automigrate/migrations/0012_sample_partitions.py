@@ -181,8 +181,10 @@ def _create_partitioned(schema_editor, model, oldest: datetime | None) -> None:
         schema_editor.execute(
             f'CREATE INDEX "{index.name}" ON "{table}" USING brin ("time") WITH (pages_per_range = 32)'
         )
+    # From yesterday: a sample stamped just before midnight may arrive just after it.
     today = _day(datetime.now(UTC))
-    day = _day(oldest) if oldest is not None and oldest < today else today
+    yesterday = today - timedelta(days=1)
+    day = _day(oldest) if oldest is not None and oldest < yesterday else yesterday
     while day < today + timedelta(days=DAYS_AHEAD):
         schema_editor.execute(_partition_sql(table, day, day + timedelta(days=1)))
         day += timedelta(days=1)
