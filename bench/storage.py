@@ -78,6 +78,7 @@ def setup(url: str, phase: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automigrate.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["AUTOMIGRATE_ROLLUP_TIME_BUDGET_SECONDS"] = "3600"
+    os.environ["DATABASE_STATEMENT_TIMEOUT_SECONDS"] = "0"  # the old DELETE and VACUUM of a day take minutes
     import django
 
     django.setup()
@@ -198,8 +199,10 @@ def phase(args: argparse.Namespace) -> dict:
 def run_phase(args: argparse.Namespace, name: str) -> dict:
     command = [sys.executable, __file__, "--phase", name, "--database-url", args.database_url,
                "--hosts", str(args.hosts), "--guests", str(args.guests), "--minutes", str(args.minutes)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT, env=os.environ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=os.environ)
+    if done.returncode:
+        sys.exit(f"phase {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
