@@ -257,6 +257,7 @@ CELERY_TASK_ROUTES = {
     "automigrate.tasks.sample_metrics": {"queue": "sampling"},
     "automigrate.tasks.evaluate_rule": {"queue": "evaluation"},
     "automigrate.tasks.prune_samples": {"queue": "evaluation"},
+    "automigrate.tasks.roll_up_samples": {"queue": "evaluation"},
     "automigrate.tasks.watch_migrations": {"queue": "watching"},
     # Backtests are CPU work like evaluations; a long one holds one evaluation process (README).
     "automigrate.tasks.run_backtest": {"queue": "evaluation"},
@@ -360,11 +361,24 @@ AUTOMIGRATE = {
     "BACKTEST_TASK_TIME_LIMIT_SECONDS": env_number("AUTOMIGRATE_BACKTEST_TASK_TIME_LIMIT_SECONDS", 1800),
     "TASK_HARD_LIMIT_GRACE_SECONDS": env_number("AUTOMIGRATE_TASK_HARD_LIMIT_GRACE_SECONDS", 15),
     # Metrics.
-    # Raw samples: 8 days on PostgreSQL; 12 hours on the embedded SQLite default, whose
-    # single writer cannot afford days of a large cluster's samples (README "Scale").
+    # Sample storage (automigrate.services.storage). History (5-minute roll-ups): 8 days on
+    # PostgreSQL; 12 hours on the embedded SQLite default, whose single writer cannot afford
+    # days of a large cluster's samples (README "Scale").
     "SAMPLE_RETENTION_DAYS": env_number(
         "AUTOMIGRATE_SAMPLE_RETENTION_DAYS", 0.5 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 8
     ),
+    # 1-minute roll-ups, at most SAMPLE_RETENTION_DAYS.
+    "ROLLUP_1M_RETENTION_DAYS": env_number("AUTOMIGRATE_ROLLUP_1M_RETENTION_DAYS", 2),
+    # Raw samples: the longest window anything averages over (rule periods, placement) plus this.
+    "RAW_SAMPLE_MARGIN_MINUTES": env_number("AUTOMIGRATE_RAW_SAMPLE_MARGIN_MINUTES", 30),
+    # PostgreSQL: the width of a raw sample partition (roll-ups: a day). Dropped whole when past retention.
+    "SAMPLE_PARTITION_HOURS": env_number("AUTOMIGRATE_SAMPLE_PARTITION_HOURS", 24),
+    # A minute is rolled up once it is this old, so late samples (telegraf's flush jitter) are in it.
+    "ROLLUP_DELAY_SECONDS": env_number("AUTOMIGRATE_ROLLUP_DELAY_SECONDS", 60),
+    # One roll-up run reads at most this many minutes of samples per statement, and stops
+    # starting new ones after ROLLUP_TIME_BUDGET_SECONDS (catching up after downtime takes several runs).
+    "ROLLUP_MAX_MINUTES_PER_RUN": env_number("AUTOMIGRATE_ROLLUP_MAX_MINUTES_PER_RUN", 60),
+    "ROLLUP_TIME_BUDGET_SECONDS": env_number("AUTOMIGRATE_ROLLUP_TIME_BUDGET_SECONDS", 30),
     # History (services.retention): kept long; 0 keeps everything.
     "EVENT_RETENTION_DAYS": env_number("AUTOMIGRATE_EVENT_RETENTION_DAYS", 400),
     "MIGRATION_RETENTION_DAYS": env_number("AUTOMIGRATE_MIGRATION_RETENTION_DAYS", 400),

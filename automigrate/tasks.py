@@ -54,9 +54,16 @@ def simulator_tick() -> str:
 def prune_samples() -> str:
     from automigrate.services import metrics, retention
 
-    hosts, guests = metrics.prune_samples()
+    samples = metrics.prune_samples()
     history = retention.prune_history()
-    return f"pruned {hosts} host and {guests} guest samples; {history}"
+    return f"{samples}; {history}"
+
+
+@shared_task(name="automigrate.tasks.roll_up_samples", ignore_result=True, **_limits("EVALUATION"))
+def roll_up_samples() -> str:
+    from automigrate.services import rollups
+
+    return str(rollups.roll_up())
 
 
 @shared_task(name="automigrate.tasks.deliver_webhook", bind=True, ignore_result=True, max_retries=None,

@@ -118,6 +118,11 @@ def build() -> None:
     )
     now = timezone.now()
     table = HostSample._meta.db_table
+    # Raw INSERTs bypass the write paths that make partitions (services.partitions).
+    from automigrate.services import partitions
+
+    partitions.ensure(HostSample, now - timedelta(hours=HOURS), now)
+    partitions.ensure(GuestSample, now - timedelta(minutes=10), now)
     with connection.cursor() as cursor:
         for metric, expression in ((CPU, CPU_VALUE), (MEM, MEM_VALUE)):
             cursor.execute(

@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework.authtoken.models import Token
 
 from automigrate.permissions import is_operator
-from automigrate.services import telemetry
+from automigrate.services import storage, telemetry
 from automigrate.services.ingest import IngestError, IngestResult, ingest
 
 # InfluxDB's own default max-body-size is 25 MB; telegraf batches are far smaller.
@@ -179,6 +179,11 @@ def write(request: HttpRequest) -> HttpResponse:
     if not may_write_metrics(user):
         return _error(403, f"user {user.get_username()} may not write metrics: needs the operators group, "
                            f"staff, or the {WRITE_PERMISSION} permission")
+    if not storage.stores_samples():
+        # An external store is the one copy of the metrics: nothing of the kind is kept here.
+        telemetry.increment("samples_refused", reason="external_source")
+        return _error(400, f"this automigrate reads its metrics from {settings.AUTOMIGRATE['METRIC_SOURCE']}"
+                           " (AUTOMIGRATE_METRIC_SOURCE) and stores none: send them there, not to /write")
     try:
         result = ingest(_read_body(request), request.GET.get("precision", ""))
     except BodyTooLarge:

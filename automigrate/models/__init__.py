@@ -1,7 +1,16 @@
 from automigrate.models.backtests import BacktestRun
 from automigrate.models.events import Event
 from automigrate.models.hosts import Guest, Host
-from automigrate.models.metrics import GuestSample, HostSample, SourceCounters
+from automigrate.models.metrics import (
+    GuestRollup1m,
+    GuestRollup5m,
+    GuestSample,
+    HostRollup1m,
+    HostRollup5m,
+    HostSample,
+    RollupProgress,
+    SourceCounters,
+)
 from automigrate.models.migrations import Migration, MigrationBatch, MigrationLock
 from automigrate.models.outside import OutsideTimeout
 from automigrate.models.placement import BlackoutWindow, PlacementGroup
@@ -16,8 +25,12 @@ __all__ = [
     "BlackoutWindow",
     "Event",
     "Guest",
+    "GuestRollup1m",
+    "GuestRollup5m",
     "GuestSample",
     "Host",
+    "HostRollup1m",
+    "HostRollup5m",
     "HostSample",
     "MetricCounter",
     "Migration",
@@ -27,6 +40,7 @@ __all__ = [
     "OutsideTimeout",
     "PlacementGroup",
     "PlatformSession",
+    "RollupProgress",
     "SourceCounters",
     "UserPreference",
     "Webhook",

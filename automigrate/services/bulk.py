@@ -26,7 +26,7 @@ def insert_rows(model, field_names: tuple[str, ...], rows: list[tuple], json_fie
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             if hasattr(cursor.cursor, "copy_expert"):  # psycopg2
-                _copy(cursor, model._meta.db_table, fields, rows)
+                copy_into(cursor, model._meta.db_table, fields, rows)
                 return
     attnames = [f.attname for f in fields]
     if json_fields:
@@ -52,7 +52,8 @@ def _text(value) -> str:
 _PLAIN = (models.IntegerField, models.FloatField, models.DateTimeField, models.ForeignKey)
 
 
-def _copy(cursor, table: str, fields: list, rows: list[tuple]) -> None:
+def copy_into(cursor, table: str, fields: list, rows: list[tuple]) -> None:
+    """COPY ``rows`` (values of ``fields``, in order) into ``table`` (psycopg2)."""
     columns = [f.column for f in fields]
     convert = [str if isinstance(f, _PLAIN) and not f.null else _text for f in fields]
     if all(c is str for c in convert):

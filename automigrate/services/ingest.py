@@ -42,7 +42,7 @@ from line_protocol_parser import LineFormatError, parse_line
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
 from automigrate.models.bounds import NAME_MAX_LENGTH, UNKNOWN_MEM_TOTAL_BYTES
-from automigrate.services.bulk import insert_rows
+from automigrate.services import storage
 from automigrate.sources import tags as tag_settings
 
 # InfluxDB 1.x `precision` values -> nanoseconds per unit. Empty means nanoseconds.
@@ -189,6 +189,8 @@ class _TimeWindow:
 
     @classmethod
     def around(cls, now: datetime) -> _TimeWindow:
+        # Back to the history horizon, as telegraf sends what it buffered while we were down. A sample
+        # older than its minute's roll-up stays raw (window means see it) until pruned (services.rollups).
         conf = settings.AUTOMIGRATE
         return cls(
             oldest=now - timedelta(days=float(conf["SAMPLE_RETENTION_DAYS"])),
@@ -393,8 +395,9 @@ def store_batch(batch: _Batch, *, auto_register: bool, now: datetime | None = No
         host_rows = [(hosts[key][0], metric, time, value) for key, metric, time, value, _ in batch.host_points
                      if key in hosts]
         guest_rows = [(guests[key][0], time, value) for key, time, value in batch.guest_points if key in guests]
-        insert_rows(HostSample, ("host", "metric", "time", "value"), host_rows)
-        insert_rows(GuestSample, ("guest", "time", "cpu"), guest_rows)
+        # A key (host, metric, time) or (guest, time) sent twice keeps the last value (services.storage).
+        storage.write_samples(HostSample, ("host", "metric", "time", "value"), host_rows)
+        storage.write_samples(GuestSample, ("guest", "time", "cpu"), guest_rows)
     result.host_samples = len(host_rows)
     result.guest_samples = len(guest_rows)
     result.dropped = len(batch.host_points) + len(batch.guest_points) - result.stored

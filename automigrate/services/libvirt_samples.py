@@ -24,8 +24,12 @@ from django.utils import timezone
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample, SourceCounters
 from automigrate.platforms.libvirt import read_all
+from automigrate.services import storage
 from automigrate.virt.config import conf
 from automigrate.virt.readings import RUNNING, HostReading, available_bytes, guest_cpu_percent, host_cpu_percent
+
+HOST_FIELDS = ("host", "metric", "time", "value")
+GUEST_FIELDS = ("guest", "time", "cpu")
 
 KEY_PREFIX = "libvirt:"
 
@@ -74,8 +78,8 @@ def collect_samples(now: datetime | None = None) -> SampleReport:
                 key=KEY_PREFIX + reading.uuid,
                 defaults={"taken_at": reading.taken_at, "values": _counters(reading)},
             )
-        HostSample.objects.bulk_create(host_rows)
-        GuestSample.objects.bulk_create(guest_rows)
+        storage.write_samples(HostSample, HOST_FIELDS, [(r.host_id, r.metric, r.time, r.value) for r in host_rows])
+        storage.write_samples(GuestSample, GUEST_FIELDS, [(r.guest_id, r.time, r.cpu) for r in guest_rows])
     report.host_samples, report.guest_samples = len(host_rows), len(guest_rows)
     return report
 

@@ -1,4 +1,4 @@
-"""Window means and chart series from the configured metric source, and sample retention.
+"""Window means and chart series from the configured metric source.
 
 The means come from the configured metric source; the database source
 answers each question with one aggregate query (GROUP BY host, metric or
@@ -20,17 +20,12 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from django.conf import settings
-from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
-from automigrate.models import GuestSample, HostSample
 from automigrate.sources import MetricSource, SourceError, WindowMeans, get_source
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PRUNE_SLICE_MINUTES = 10  # SQLite: old samples deleted this many minutes of data at a time
 
 # Set inside tolerating_source_errors(): the list the failures of this context go to.
 _tolerated: ContextVar[list[str] | None] = ContextVar("tolerated_source_errors", default=None)
@@ -90,38 +85,11 @@ def host_series(
     return _ask(lambda: get_source().host_series(host_id, metric, start, end, bucket_seconds), [])
 
 
-def prune_samples(now: datetime | None = None) -> tuple[int, int]:
-    """Delete samples older than SAMPLE_RETENTION_DAYS, or stamped further ahead than
-    INGEST_MAX_FUTURE_SECONDS (stored before ingest refused them, they would never age out);
-    returns (host rows, guest rows) deleted.
+def prune_samples(now: datetime | None = None):
+    """Samples and roll-ups past their retention: automigrate.services.storage.prune_samples."""
+    from automigrate.services import storage
 
-    On PostgreSQL each is one DELETE (the sample tables have nothing pointing at
-    them, so Django deletes without loading rows). On SQLite the old samples go
-    in slices of PRUNE_SLICE_MINUTES, one short transaction each: its one writer
-    lock is never held long enough for /write or a tick to hit the busy timeout.
-    """
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=float(settings.AUTOMIGRATE["SAMPLE_RETENTION_DAYS"]))
-    future = now + timedelta(seconds=float(settings.AUTOMIGRATE["INGEST_MAX_FUTURE_SECONDS"]))
-    hosts = guests = 0
-    if connection.vendor == "sqlite":
-        for model in (HostSample, GuestSample):
-            oldest = model.objects.order_by("time").values_list("time", flat=True).first()
-            start = oldest
-            while start is not None and start < cutoff:
-                end = min(start + timedelta(minutes=PRUNE_SLICE_MINUTES), cutoff)
-                deleted, _ = model.objects.filter(time__lt=end).delete()
-                if model is HostSample:
-                    hosts += deleted
-                else:
-                    guests += deleted
-                start = end
-        outside = Q(time__gt=future)
-    else:
-        outside = Q(time__lt=cutoff) | Q(time__gt=future)
-    hosts += HostSample.objects.filter(outside).delete()[0]
-    guests += GuestSample.objects.filter(outside).delete()[0]
-    return hosts, guests
+    return storage.prune_samples(now)
 
 
 def sample_source(now: datetime | None = None) -> str:

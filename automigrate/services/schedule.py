@@ -24,6 +24,7 @@ SYSTEM_TASKS = (
     ("automigrate: simulator samples", "automigrate.tasks.simulator_tick",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
     ("automigrate: prune samples", "automigrate.tasks.prune_samples", 3600),
+    ("automigrate: roll up samples", "automigrate.tasks.roll_up_samples", 60),
     ("automigrate: notifications", "automigrate.tasks.check_notifications", 60),
     ("automigrate: sample metrics", "automigrate.tasks.sample_metrics",
      settings.AUTOMIGRATE["SAMPLE_INTERVAL_SECONDS"]),
@@ -109,6 +110,8 @@ def ensure_system_schedules() -> None:
         enabled = use_simulator or task != "automigrate.tasks.simulator_tick"
         if task == "automigrate.tasks.sync_inventory":
             enabled = platform_class().has_inventory
+        if task == "automigrate.tasks.roll_up_samples":
+            enabled = source_class().reads_our_tables  # an external store keeps (and rolls up) its own
         if task == "automigrate.tasks.sample_metrics":
             enabled = hasattr(source_class(), "sample")
         PeriodicTask.objects.update_or_create(

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from automigrate.engine.model import CPU, MEM
 from automigrate.models import Guest, GuestSample, Host, HostSample
+from automigrate.services import storage
 from automigrate.services.bulk import insert_rows
 from automigrate.simulator import workloads
 from automigrate.sources import source_class
@@ -251,8 +252,9 @@ def _write(samples: Iterable[tuple[list[tuple], list[tuple]]]) -> tuple[int, int
                 # of rounds is harmless, and not waiting for the WAL flush halves the commit.
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            insert_rows(HostSample, HOST_COLUMNS, host_samples)
-            insert_rows(GuestSample, GUEST_COLUMNS, guest_samples)
+            # One row per host metric and per guest at this time: no key repeats within a round.
+            storage.write_samples(HostSample, HOST_COLUMNS, host_samples, unique=True)
+            storage.write_samples(GuestSample, GUEST_COLUMNS, guest_samples, unique=True)
         hosts += len(host_samples)
         guests += len(guest_samples)
     return hosts, guests

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Avg, Case, Count, FloatField, Func, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Floor
@@ -151,14 +151,9 @@ class Epoch(Func):
 def bucketed_host_series(
     host_id: int, metric: str, start: datetime, end: datetime, bucket: int
 ) -> list[tuple[datetime, float]]:
-    """One query: AVG(value) per epoch-aligned bucket (floor(epoch / bucket)) of samples in [start, end]."""
-    rows = (
-        HostSample.objects.filter(host_id=host_id, metric=metric, time__gte=start, time__lte=end)
-        .in_range()
-        .annotate(bucket=Floor(Epoch("time") / Value(float(bucket))))
-        .values("bucket")
-        .annotate(mean=Avg("value"))
-        .order_by("bucket")
-        .values_list("bucket", "mean")
-    )
-    return [(datetime.fromtimestamp(int(index) * bucket, tz=UTC), mean) for index, mean in rows]
+    """Bucket means (floor(epoch / bucket)) of samples in [start, end]: from raw samples, or from the
+    1-/5-minute roll-ups for buckets of a minute or more and for ranges past the raw retention
+    (automigrate.services.history)."""
+    from automigrate.services import history
+
+    return history.host_series(host_id, metric, start, end, bucket)

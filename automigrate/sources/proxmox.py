@@ -56,6 +56,10 @@ class ProxmoxSource(DatabaseSource):
                 cpu = _percent(row.get("cpu"))
                 if cpu is not None:
                     guest_samples.append(GuestSample(guest_id=guests[str(row["vmid"])], time=now, cpu=cpu))
-        HostSample.objects.bulk_create(host_samples)
-        GuestSample.objects.bulk_create(guest_samples)
+        from automigrate.services import storage
+
+        storage.write_samples(HostSample, ("host", "metric", "time", "value"),
+                              [(s.host_id, s.metric, s.time, s.value) for s in host_samples])
+        storage.write_samples(GuestSample, ("guest", "time", "cpu"),
+                              [(s.guest_id, s.time, s.cpu) for s in guest_samples])
         return f"{len(host_samples)} host and {len(guest_samples)} guest samples from proxmox"

@@ -139,7 +139,7 @@ def test_samples_stamped_far_ahead_are_pruned(make_host):
     now = timezone.now()
     HostSample.objects.create(host=host, metric=CPU, time=now + timedelta(days=3650), value=50)
     HostSample.objects.create(host=host, metric=CPU, time=now, value=50)
-    assert prune_samples(now) == (1, 0)
+    assert prune_samples(now).rows == 1
     assert HostSample.objects.get().time == now
 
 

@@ -114,7 +114,11 @@ def test_a_repeated_failure_is_recorded_again_after_the_repeat_interval(db, sett
 def test_hosts_without_fresh_samples_are_never_targets_and_the_event_says_so(two_hot_hosts):
     # Only a stale spare is left: its samples are older than the window.
     Host.objects.filter(name="spare-2").delete()
-    HostSample.objects.filter(host__name="spare-1").update(time=two_hot_hosts.now - timedelta(hours=1))
+    spare = Host.objects.get(name="spare-1")
+    stale = [HostSample(host=spare, metric=s.metric, time=two_hot_hosts.now - timedelta(hours=1), value=s.value)
+             for s in HostSample.objects.filter(host=spare).order_by("time")]
+    HostSample.objects.filter(host=spare).delete()
+    HostSample.objects.bulk_create({s.metric: s for s in stale}.values())  # one per metric: a key is unique
     rule = two_hot_hosts.cpu_rule()
 
     result = evaluate.evaluate_rule(rule, now=two_hot_hosts.now)

@@ -29,7 +29,7 @@ def test_prune_deletes_samples_past_retention_only(two_hot_hosts, settings):
     HostSample.objects.create(host=two_hot_hosts.hot_cpu, metric=CPU, value=1.0, time=old)
     GuestSample.objects.create(guest=two_hot_hosts.busy, cpu=1.0, time=old)
     kept_hosts, kept_guests = HostSample.objects.count() - 1, GuestSample.objects.count() - 1
-    assert metrics.prune_samples(two_hot_hosts.now) == (1, 1)
+    metrics.prune_samples(two_hot_hosts.now)  # PostgreSQL drops the old day's partitions, SQLite deletes rows
     assert (HostSample.objects.count(), GuestSample.objects.count()) == (kept_hosts, kept_guests)
 
 
