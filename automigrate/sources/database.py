@@ -61,7 +61,7 @@ def host_cpu_history(
     )
     rows = (
         HostSample.objects.filter(wanted, metric=CPU, value__gte=0, value__lte=100).order_by()
-        .annotate(bucket=label).values("host_id", "bucket").annotate(total=Sum("value"), count=Count("id"))
+        .annotate(bucket=label).values("host_id", "bucket").annotate(total=Sum("value"), count=Count("value"))
         .values_list("host_id", "bucket", "total", "count")
     )
     sums: dict[tuple[int, int], list[float]] = {}
