@@ -74,6 +74,9 @@ def current_window_seconds() -> int:
 def longest_window_seconds() -> int:
     """The longest window anything averages raw samples over: rule periods, placement, the dashboard."""
     longest_rule = MigrationRule.objects.aggregate(longest=Max("period_seconds"))["longest"] or 0
+    if settings.AUTOMIGRATE.get("FORECAST"):
+        # The forecasts read the last FORECAST_HISTORY_WINDOWS windows of raw samples (services/forecasts.py).
+        longest_rule *= max(1, int(settings.AUTOMIGRATE.get("FORECAST_HISTORY_WINDOWS", 1)))
     return int(max(longest_rule, float(settings.AUTOMIGRATE["PLACEMENT_WINDOW_SECONDS"]), current_window_seconds()))
 
 

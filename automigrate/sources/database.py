@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Avg, Case, Count, FloatField, Func, OuterRef, Q, Subquery, Sum, Value, When
+from django.conf import settings
+from django.db.models import Avg, Case, Count, F, FloatField, Func, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Floor
 
 from automigrate.engine.model import CPU, METRICS
@@ -49,6 +50,12 @@ def host_cpu_history(
     sample in the i-th seasonal range gets the label ``SEASON_LABEL - i`` instead, so every range
     is one GROUP BY of the same statement, read through the (metric, time) index.
     """
+    # Raw samples hold at least the placement window plus the margin (services/storage.py); a
+    # seasonal range older than that (yesterday, a week ago) is read from the 5-minute roll-ups.
+    raw_from = until - timedelta(seconds=float(settings.AUTOMIGRATE["PLACEMENT_WINDOW_SECONDS"])
+                                 + 60 * float(settings.AUTOMIGRATE["RAW_SAMPLE_MARGIN_MINUTES"]))
+    from_rollups = {i: rng for i, rng in enumerate(seasonal) if rng[0] < raw_from}
+    seasonal = [rng if i not in from_rollups else (until, until) for i, rng in enumerate(seasonal)]
     wanted = Q(time__gt=since, time__lte=until)
     for start, end in seasonal:
         wanted |= Q(time__gt=start, time__lte=end)
@@ -78,7 +85,32 @@ def host_cpu_history(
             seasons[SEASON_LABEL - index][host_id] = total / count
         else:
             buckets.setdefault(host_id, {})[index] = total / count
+    for i, means in _rollup_means(from_rollups).items():
+        seasons[i] = means
     return CpuHistory(until=until, bucket_seconds=bucket_seconds, buckets=buckets, seasonal=tuple(seasons))
+
+
+def _rollup_means(ranges: dict[int, tuple[datetime, datetime]]) -> dict[int, dict[int, float]]:
+    """range index -> host pk -> CPU mean over the 5-minute roll-up steps starting in the range
+    (weighted by their sample counts), all ranges in one query."""
+    from automigrate.models import HostRollup5m
+
+    if not ranges:
+        return {}
+    wanted = Q()
+    for start, end in ranges.values():
+        wanted |= Q(time__gte=start, time__lt=end)
+    label = Case(*[When(Q(time__gte=start, time__lt=end), then=Value(i)) for i, (start, end) in ranges.items()])
+    rows = (
+        HostRollup5m.objects.filter(wanted, metric=CPU).order_by().annotate(season=label)
+        .values("host_id", "season").annotate(total=Sum(F("mean") * F("samples")), count=Sum("samples"))
+        .values_list("season", "host_id", "total", "count")
+    )
+    means: dict[int, dict[int, float]] = {i: {} for i in ranges}
+    for season, host_id, total, count in rows:
+        if count:
+            means[season][host_id] = total / count
+    return means
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:

@@ -60,8 +60,12 @@ def test_samples_land_in_daily_partitions_made_ahead(make_host):
 
 
 def test_pruning_keeps_what_the_longest_window_needs_and_drops_the_rest(settings, make_host):
-    tune(settings, SAMPLE_PARTITION_HOURS=1, RAW_SAMPLE_MARGIN_MINUTES=30, SAMPLE_RETENTION_DAYS=8)
+    tune(settings, SAMPLE_PARTITION_HOURS=1, RAW_SAMPLE_MARGIN_MINUTES=30, SAMPLE_RETENTION_DAYS=8,
+         FORECAST=True, FORECAST_HISTORY_WINDOWS=3)
     create_rule({"name": "hourly", "metric": CPU, "threshold": 80, "period": "1h"})
+    # Forecasts read the last 3 windows of raw samples: 3 h, plus the margin.
+    assert storage.raw_retention() == timedelta(minutes=3 * 60 + 30)
+    tune(settings, FORECAST=False)
     assert storage.raw_retention() == timedelta(minutes=90)
     host = make_host("h")
     guest = Guest.objects.create(name="g", host=host, vcpu_count=1, vmem_size=512)

@@ -40,3 +40,25 @@ def test_buckets_end_at_until_and_seasonal_ranges_are_means_of_their_own(any_sou
     assert history.buckets[node2.pk] == {0: pytest.approx(50.0, rel=1e-9)}
     assert node3.pk not in history.buckets
     assert history.seasonal[0] == {node1.pk: pytest.approx(77.0, rel=1e-9)}
+
+
+def test_the_database_reads_yesterday_from_the_five_minute_rollups(inventory, now, settings):  # noqa: F811
+    """Raw samples are kept for hours at most; the same window yesterday comes from the roll-ups, sample-weighted."""
+    from automigrate.models import HostRollup5m, HostSample
+    from automigrate.sources.database import DatabaseSource
+
+    node1, node2, *_ = inventory
+    settings.AUTOMIGRATE = {**settings.AUTOMIGRATE, "METRIC_SOURCE": "database"}
+    day_ago = now - timedelta(days=1)
+    rollup = dict(metric=HostSample.Metric.CPU_USAGE_ACTIVE, max=100.0)
+    HostRollup5m.objects.bulk_create([
+        HostRollup5m(host=node1, time=day_ago, mean=80.0, samples=30, **rollup),
+        HostRollup5m(host=node1, time=day_ago + timedelta(minutes=5), mean=20.0, samples=10, **rollup),
+        # Starts at the range's end: not in it.
+        HostRollup5m(host=node1, time=day_ago + timedelta(minutes=10), mean=0.0, samples=30, **rollup),
+        HostRollup5m(host=node2, time=day_ago + timedelta(minutes=5), mean=33.0, samples=30, **rollup),
+    ])
+    seasonal = [(day_ago, day_ago + timedelta(minutes=10))]
+    history = DatabaseSource().host_cpu_history(now - timedelta(seconds=5 * BUCKET), now, BUCKET, seasonal)
+    # (80·30 + 20·10) / 40 = 65
+    assert history.seasonal[0] == {node1.pk: pytest.approx(65.0), node2.pk: pytest.approx(33.0)}
