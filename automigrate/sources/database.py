@@ -47,10 +47,13 @@ def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, f
     again through in_range itself, in a second query made only when there are some.
     """
     window = HostSample.objects.filter(metric__in=METRICS, time__gt=since, time__lte=until, value__gte=0)
+    # No memory value past the largest host's size enters an AVG: one 1e160 would overflow it
+    # (PostgreSQL also sums the squares). A host whose largest value fits its own size lost none.
+    largest = Subquery(Host.objects.order_by("-mem_total").values("mem_total")[:1])
     per_host = (
         window.order_by().values("host_id").annotate(
             cpu=Avg("value", filter=Q(metric=CPU, value__lte=100)),
-            mem=Avg("value", filter=Q(metric=MEM)),
+            mem=Avg("value", filter=Q(metric=MEM, value__lte=largest)),
             mem_top=Max("value", filter=Q(metric=MEM)),
         ).values_list("host_id", "cpu", "mem", "mem_top")
     )
