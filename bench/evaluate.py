@@ -2,9 +2,11 @@
 
     createdb -h 127.0.0.1 -U postgres automigrate_bench
     .venv/bin/python bench/evaluate.py [--database-url postgres://...] [--hosts 1000 --guests 20000] [--reset]
+        [--windows 2,5,10] [--keep-samples] [--firing 500]
 
-Builds (once; --reset rebuilds) a simulated cluster with a 5-minute window of
-10-s samples, stresses a few guests so some hosts fire, then times:
+Builds (once; --reset rebuilds) a simulated cluster with a window of 10-s
+samples as long as the longest of --windows (minutes), stresses a few guests
+so some hosts fire, then times, for each window (the rule's period):
 
 * ``bare``: one hand-written SQL statement computing the per-host and
   per-guest window means of the whole cluster;
@@ -14,6 +16,10 @@ Builds (once; --reset rebuilds) a simulated cluster with a 5-minute window of
 * ``evaluate (automatic)``: the same, also taking the lock and starting migrations.
 
 Each is run several times; the median is printed with its query count.
+--keep-samples reuses the samples of an earlier run (its latest sample is "now"):
+writing 10 minutes of 5,000 hosts and 100,000 guests takes minutes.
+--firing N also counts the queries of one evaluation (both modes) with the
+threshold set so that exactly 1 and exactly N hosts fire (issue 17: the same).
 An evaluation reads guest means only for guests of hosts that fire (the
 engine's candidates), which is why it can beat the whole-cluster bare query.
 """
@@ -28,7 +34,6 @@ import time
 from benchdb import setup_django
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/automigrate_bench"
-WINDOW_SECONDS = 300
 STRESSED_GUESTS = 40
 RUNS = 5
 
@@ -39,14 +44,44 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--guests", type=int, default=20000)
     parser.add_argument("--reset", action="store_true", help="drop the cluster and samples and build them again")
-    return parser.parse_args()
+    parser.add_argument("--windows", default="5", help="rule periods in minutes, comma-separated (e.g. 2,5,10)")
+    parser.add_argument("--keep-samples", action="store_true",
+                        help="reuse the samples already stored if they cover the longest window")
+    parser.add_argument("--firing", type=int, default=0,
+                        help="also compare the query count with 1 and this many firing hosts")
+    parser.add_argument("--runs", type=int, default=RUNS, help="timed runs of each measurement (median printed)")
+    args = parser.parse_args()
+    try:
+        args.windows = [int(w) * 60 for w in args.windows.split(",")]
+    except ValueError:
+        parser.error("--windows: whole minutes, comma-separated, e.g. 2,5,10")
+    if not args.windows or min(args.windows) <= 0:
+        parser.error("--windows: whole minutes above 0, e.g. 2,5,10")
+    if args.runs < 1 or args.firing < 0:
+        parser.error("--runs: at least 1; --firing: 0 or more")
+    return args
 
 
-def build(n_hosts: int, n_guests: int, reset: bool) -> str:
+def undo_migrations() -> None:
+    """Forget the batches of earlier runs: no lock held, nothing in flight, every guest running where it is."""
+    from django.utils import timezone
+
+    from automigrate.models import Guest, Migration, MigrationBatch
+    from automigrate.services import lock
+
+    MigrationBatch.objects.filter(finished_at__isnull=True).update(finished_at=timezone.now())
+    holder = lock.holder_batch_id()
+    if holder:
+        lock.release(holder)
+    Migration.objects.filter(state__in=Migration.ACTIVE_STATES).update(state=Migration.State.CANCELLED)
+    Guest.objects.filter(status=Guest.Status.MIGRATING).update(status=Guest.Status.RUNNING)
+
+
+def build(n_hosts: int, n_guests: int, reset: bool, window_seconds: int, keep: bool):
+    """Cluster and samples; returns (what was done, the "now" the samples end at)."""
     from django.utils import timezone
 
     from automigrate.models import Event, Guest, GuestSample, Host, HostSample, Migration, MigrationBatch
-    from automigrate.services import lock
     from automigrate.simulator import cluster
 
     if reset:
@@ -62,23 +97,26 @@ def build(n_hosts: int, n_guests: int, reset: bool) -> str:
         step = max(1, len(stressed) // STRESSED_GUESTS)
         Guest.objects.filter(pk__in=list(stressed)[::step][:STRESSED_GUESTS]).update(workload={"shape": "stress"})
         print(f"built {n_hosts} hosts, {n_guests} guests in {time.perf_counter() - started:.1f} s", flush=True)
-    # A fresh window every run, so "now" always has exactly 5 minutes of 10-s samples behind it.
+    from django.db.models import Max, Min
+
     started = time.perf_counter()
-    HostSample.objects.all()._raw_delete(HostSample.objects.db)
-    GuestSample.objects.all()._raw_delete(GuestSample.objects.db)
-    hosts, guests = cluster.backfill(WINDOW_SECONDS - 10, now=timezone.now())
-    MigrationBatch.objects.filter(finished_at__isnull=True).update(finished_at=timezone.now())
-    holder = lock.holder_batch_id()
-    if holder:
-        lock.release(holder)
-    Migration.objects.filter(state__in=Migration.ACTIVE_STATES).update(state=Migration.State.CANCELLED)
-    Guest.objects.filter(status=Guest.Status.MIGRATING).update(status=Guest.Status.RUNNING)
+    span = HostSample.objects.aggregate(first=Min("time"), last=Max("time"))
+    if keep and span["last"] is not None and (span["last"] - span["first"]).total_seconds() >= window_seconds - 10:
+        now, done = span["last"], f"kept the samples ending at {span['last']:%H:%M:%S}"
+    else:
+        # A fresh window, so "now" has exactly the longest window of 10-s samples behind it.
+        HostSample.objects.all()._raw_delete(HostSample.objects.db)
+        GuestSample.objects.all()._raw_delete(GuestSample.objects.db)
+        now = timezone.now()
+        hosts, guests = cluster.backfill(window_seconds - 10, now=now)
+        done = (f"{hosts} host samples and {guests} guest samples ({window_seconds // 60}-min window of 10-s samples)"
+                f" written in {time.perf_counter() - started:.1f} s")
+    undo_migrations()
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE automigrate_hostsample; ANALYZE automigrate_guestsample")
-    return (f"{hosts} host samples and {guests} guest samples ({WINDOW_SECONDS // 60}-min window of 10-s samples)"
-            f" written in {time.perf_counter() - started:.1f} s")
+    return done, now
 
 
 BARE_SQL = """
@@ -104,12 +142,12 @@ SELECT 'g', g.id, '', (SELECT AVG(cpu) FROM automigrate_guestsample s
 """
 
 
-def measure(label: str, func) -> tuple[str, float, int, object]:
+def measure(label: str, func, runs: int = RUNS) -> tuple[str, float, int, object]:
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     times, queries, result = [], 0, None
-    for _ in range(RUNS):
+    for _ in range(runs):
         reset_queries()
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
@@ -125,62 +163,105 @@ def main() -> None:
     from datetime import timedelta
 
     from django.db import connection
-    from django.utils import timezone
 
     from automigrate.engine.model import CPU
     from automigrate.models import MigrationRule
     from automigrate.services import evaluate, lock, metrics
 
-    print(build(args.hosts, args.guests, args.reset), flush=True)
+    done, now = build(args.hosts, args.guests, args.reset, max(args.windows), args.keep_samples)
+    print(done, flush=True)
     rule, _ = MigrationRule.objects.update_or_create(
-        name="bench-cpu", defaults={"metric": CPU, "threshold": 60, "period_seconds": WINDOW_SECONDS,
+        name="bench-cpu", defaults={"metric": CPU, "threshold": 60, "period_seconds": max(args.windows),
                                     "mode": MigrationRule.Mode.RECOMMEND, "last_batch_finished_at": None},
     )
-    now = timezone.now()
-    since = now - timedelta(seconds=WINDOW_SECONDS)
 
-    def bare() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(BARE_SQL, [since, now, since, now])
-            return len(cursor.fetchall())
-
-    def automatic() -> str:
+    def free() -> None:
         # Each run starts free: release the previous run's batch so this one executes too.
         holder = lock.holder_batch_id()
         if holder:
             lock.release(holder)
         rule.last_batch_finished_at = None
-        return evaluate.evaluate_rule(rule, now=now).result
 
-    firing_hosts = [t["host"] for t in evaluate.preview_rule(rule, now=now).triggered]
+    for window in args.windows:
+        since = now - timedelta(seconds=window)
+        rule.period_seconds, rule.mode, rule.threshold = window, MigrationRule.Mode.RECOMMEND, 60
+        undo_migrations()
+        free()
 
-    def needed() -> int:
-        # The floor for an evaluation: only the means it needs, hand-written (issue 17's aim: ≤ 1.5× this).
-        with connection.cursor() as cursor:
-            cursor.execute(NEEDED_SQL, [since, now, since, now, firing_hosts])
-            return len(cursor.fetchall())
+        def bare(since=since) -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(BARE_SQL, [since, now, since, now])
+                return len(cursor.fetchall())
 
-    def all_means() -> int:
-        return len(metrics.window_means(WINDOW_SECONDS, now).guests)
+        def automatic() -> str:
+            free()
+            return evaluate.evaluate_rule(rule, now=now).result
 
-    rows = [
-        measure("bare SQL (per-host + per-guest means)", bare),
-        measure("bare SQL, only the means it needs", needed),
-        measure("metrics.window_means (all hosts + all guests)", all_means),
-        measure("preview_rule (snapshot + plan)", lambda: len(evaluate.preview_rule(rule, now=now).moves)),
-        measure("evaluate_rule, recommend mode", lambda: evaluate.evaluate_rule(rule, now=now).result),
-    ]
-    rule.mode = MigrationRule.Mode.AUTOMATIC
-    rows.append(measure("evaluate_rule, automatic mode", automatic))
+        firing_hosts = [t["host"] for t in evaluate.preview_rule(rule, now=now).triggered]
 
-    plan = evaluate.preview_rule(rule, now=now)
-    print(f"\n{args.hosts} hosts, {args.guests} guests; rule {rule.describe()}: "
-          f"{len(plan.triggered)} hosts fire, {len(plan.moves)} moves planned, {len(plan.failures)} failures\n")
-    bare_time, needed_time = rows[0][1], rows[1][1]
-    print(f"{'what':46} {'median':>9} {'queries':>8} {'× bare':>7} {'× needed':>9}")
-    for label, seconds, queries, _ in rows:
-        print(f"{label:46} {seconds * 1000:7.0f} ms {queries:8d} {seconds / bare_time:7.2f}"
-              f" {seconds / needed_time:9.2f}")
+        def needed(since=since, firing_hosts=firing_hosts) -> int:
+            # The floor for an evaluation: only the means it needs, hand-written (issue 17's aim: ≤ 1.5× this).
+            with connection.cursor() as cursor:
+                cursor.execute(NEEDED_SQL, [since, now, since, now, firing_hosts])
+                return len(cursor.fetchall())
+
+        def all_means(window=window) -> int:
+            return len(metrics.window_means(window, now).guests)
+
+        rows = [
+            measure("bare SQL (per-host + per-guest means)", bare, args.runs),
+            measure("bare SQL, only the means it needs", needed, args.runs),
+            measure("metrics.window_means (all hosts + all guests)", all_means, args.runs),
+            measure("preview_rule (snapshot + plan)", lambda: len(evaluate.preview_rule(rule, now=now).moves),
+                    args.runs),
+            measure("evaluate_rule, recommend mode", lambda: evaluate.evaluate_rule(rule, now=now).result, args.runs),
+        ]
+        rule.mode = MigrationRule.Mode.AUTOMATIC
+        rows.append(measure("evaluate_rule, automatic mode", automatic, args.runs))
+        rule.mode = MigrationRule.Mode.RECOMMEND
+
+        plan = evaluate.preview_rule(rule, now=now)
+        print(f"\n{args.hosts} hosts, {args.guests} guests; rule {rule.describe()}: "
+              f"{len(plan.triggered)} hosts fire, {len(plan.moves)} moves planned, {len(plan.failures)} failures\n")
+        bare_time, needed_time = rows[0][1], rows[1][1]
+        print(f"{'what':46} {'median':>9} {'queries':>8} {'× bare':>7} {'× needed':>9}")
+        for label, seconds, queries, _ in rows:
+            print(f"{label:46} {seconds * 1000:7.0f} ms {queries:8d} {seconds / bare_time:7.2f}"
+                  f" {seconds / needed_time:9.2f}", flush=True)
+    if args.firing:
+        firing_counts(rule, now, args.firing, free)
+
+
+def firing_counts(rule, now, many: int, free) -> None:
+    """Queries of one evaluation with 1 and ``many`` hosts firing (thresholds between two hosts' means)."""
+    from automigrate.engine.model import CPU
+    from automigrate.models import MigrationRule
+    from automigrate.services import evaluate, metrics
+
+    means = sorted((m[CPU] for m in metrics.host_means(rule.period_seconds, now).values() if CPU in m), reverse=True)
+    if len(means) <= many:
+        raise SystemExit(f"bench: --firing {many} needs more than {many} hosts with samples")
+
+    def threshold(count: int) -> float:
+        # Halfway to the next lower mean, past ties (stressed hosts all sit at 100 %): at least ``count`` fire.
+        i = count - 1
+        while i + 1 < len(means) and means[i + 1] == means[i]:
+            i += 1
+        return (means[i] + means[i + 1]) / 2 if i + 1 < len(means) else means[i] - 1
+    print(f"\nqueries of one evaluation by firing hosts ({rule.period_seconds // 60}-min window)")
+    print(f"{'mode':10} {'firing':>7} {'queries':>8} {'median':>9}  result")
+    for mode in (MigrationRule.Mode.RECOMMEND, MigrationRule.Mode.AUTOMATIC):
+        for count in (1, many):
+            rule.mode, rule.threshold = mode, threshold(count)
+
+            def once() -> str:
+                undo_migrations()
+                free()
+                return evaluate.evaluate_rule(rule, now=now).result
+
+            _, seconds, queries, result = measure(f"{mode} {count}", once, 3)
+            fired = len(evaluate.preview_rule(rule, now=now).triggered)
+            print(f"{mode:10} {fired:7d} {queries:8d} {seconds * 1000:7.0f} ms  {result}", flush=True)
 
 
 if __name__ == "__main__":

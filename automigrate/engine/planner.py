@@ -108,10 +108,10 @@ def _prepare(
             skipped.append(Skip(reason=excluded[0], host=name, detail=excluded[1]))
     guests_by_host: dict[str, list[GuestState]] = {name: [] for name in firing_names}
     seen: set[str] = set()
-    for guest in snapshot.guests:
-        bucket = guests_by_host.get(guest.host)
-        if bucket is None:
-            continue
+    # The guests of firing hosts picked out first, in one comprehension: this loop runs over every
+    # guest of the cluster (a million at 50,000 hosts), so each step it saves counts.
+    for guest in [guest for guest in snapshot.guests if guest.host in guests_by_host]:
+        bucket = guests_by_host[guest.host]
         if guest.name in seen:
             # An inventory listing a guest twice must not make it move twice.
             skipped.append(

@@ -6,11 +6,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Case, Count, F, FloatField, Func, OuterRef, Q, Subquery, Sum, Value, When
+from django.db import connection
+from django.db.models import Avg, Case, Count, F, FloatField, Func, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Floor
 
-from automigrate.engine.model import CPU, METRICS
-from automigrate.models import Guest, GuestSample, HostSample
+from automigrate.engine.model import CPU, MEM, METRICS
+from automigrate.models import Guest, GuestSample, Host, HostSample
 from automigrate.sources.base import CpuHistory, MetricSource
 
 
@@ -114,22 +115,57 @@ def _rollup_means(ranges: dict[int, tuple[datetime, datetime]]) -> dict[int, dic
 
 
 def host_window_means(since: datetime, until: datetime) -> dict[int, dict[str, float]]:
-    """One query: AVG(value) GROUP BY host, metric over the window (index on metric, time).
+    """AVG per host of each metric over the window, in one query whatever the number of hosts.
 
     Values a metric cannot have are left out (HostSampleQuerySet.in_range): a host
     with only such samples has no mean, and the evaluation reports it stale.
+
+    in_range bounds memory by the host's own ``mem_total``; filtering each sample
+    against it joins every row of the window to its host, which doubled this query
+    (the longest of an evaluation). So the bounds that need no host (0..100 for CPU,
+    >= 0 for memory) filter the rows, one row per host carries both means and the
+    largest memory value, and only those 5,000 rows meet the host table: a host whose
+    largest value fits its ``mem_total`` has only valid memory samples, so its mean is
+    in_range's. The others (samples stored before /write checked them) are averaged
+    again through in_range itself, in a second query made only when there are some.
     """
-    rows = (
-        HostSample.objects.filter(metric__in=METRICS, time__gt=since, time__lte=until)
-        .in_range()
-        .order_by()
-        .values("host_id", "metric")
-        .annotate(mean=Avg("value"))
-        .values_list("host_id", "metric", "mean")
+    window = HostSample.objects.filter(metric__in=METRICS, time__gt=since, time__lte=until, value__gte=0)
+    # No memory value past the largest host's size enters an AVG: one 1e160 would overflow it
+    # (PostgreSQL also sums the squares). A host whose largest value fits its own size lost none.
+    largest = Subquery(Host.objects.order_by("-mem_total").values("mem_total")[:1])
+    per_host = (
+        window.order_by().values("host_id").annotate(
+            cpu=Avg("value", filter=Q(metric=CPU, value__lte=100)),
+            mem=Avg("value", filter=Q(metric=MEM, value__lte=largest)),
+            mem_top=Max("value", filter=Q(metric=MEM)),
+        ).values_list("host_id", "cpu", "mem", "mem_top")
     )
+    inner, params = per_host.query.sql_with_params()
+    # The join after the GROUP BY, which the ORM cannot write (a Subquery annotation would
+    # be grouped by and run per sample row).
+    sql = (f"SELECT a.host_id, a.cpu, a.mem, a.mem_top, h.mem_total FROM ({inner}) a"
+           f" JOIN {Host._meta.db_table} h ON h.id = a.host_id")
     means: dict[int, dict[str, float]] = {}
-    for host_id, metric, mean in rows:
-        means.setdefault(host_id, {})[metric] = mean
+    recheck: list[int] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for host_id, cpu, mem, mem_top, mem_total in cursor.fetchall():
+            host: dict[str, float] = {}
+            if cpu is not None:
+                host[CPU] = cpu
+            if mem_top is not None and not mem_top <= mem_total:  # not <=: NaN is out of range too
+                recheck.append(host_id)
+            elif mem is not None:
+                host[MEM] = mem
+            if host:
+                means[host_id] = host
+    if recheck:
+        rows = (
+            HostSample.objects.filter(host_id__in=recheck, metric=MEM, time__gt=since, time__lte=until).in_range()
+            .order_by().values("host_id").annotate(mean=Avg("value")).values_list("host_id", "mean")
+        )
+        for host_id, mean in rows:
+            means.setdefault(host_id, {})[MEM] = mean
     return means
 
 
