@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from automigrate.engine.model import CPU, MEM
@@ -34,18 +36,28 @@ def test_prune_deletes_samples_past_retention_only(two_hot_hosts, settings):
 
 
 @pytest.mark.django_db
-def test_an_evaluation_uses_a_fixed_number_of_queries_whatever_the_cluster_size(
-    two_hot_hosts, django_assert_max_num_queries
-):
+def test_an_evaluation_uses_a_fixed_number_of_queries_whatever_the_cluster_size(two_hot_hosts):
     rule = create_rule({"name": "calm", "metric": CPU, "threshold": 90, "period": "2m"})
     evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
+
+    def queries() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
+        # /metrics' own counters (services.telemetry) add a row the first time an evaluation's
+        # duration lands in a new histogram bucket: that depends on the machine's load, not the cluster.
+        return [q["sql"] for q in captured.captured_queries if "automigrate_metriccounter" not in q["sql"]]
+
+    small = queries()
     for i in range(30):
         host = Host.objects.create(name=f"extra-{i}", cpu_count=8, mem_total=64 * GIB)
         Guest.objects.create(name=f"extra-vm-{i}", host=host, vcpu_count=1, vmem_size=512)
-    # 12, plus one UPDATE of automigrate's own counters for /metrics (services.telemetry), plus the
-    # forecasts' history and the hosts' latest migrations (services.forecasts), one query each.
-    with django_assert_max_num_queries(15):
-        evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
+    # The first evaluation after the change reports the new hosts (an event); compare steady states.
+    evaluate.evaluate_rule(rule, now=two_hot_hosts.now)
+    large = queries()
+    assert len(large) == len(small)
+    # 12, plus the forecasts' savepoint (2), history, yesterday's and a week ago's roll-ups and
+    # the hosts' latest migrations (services.forecasts), one query each.
+    assert len(large) <= 17
 
 
 @pytest.mark.django_db
