@@ -19,6 +19,7 @@ Interface (stable; the backtest reads history only through it)::
 
     history.host_means(start, end, step_seconds, host_ids=None, metrics=(CPU, MEM)) -> History
     history.guest_means(start, end, step_seconds, guest_ids=None) -> History
+    history.guest_resolution(start) -> "raw", "1m" or "5m": the finest guest history kept from start on
     # History.series: {(host_id, metric) or guest_id: [(step start, mean), ...]}, oldest first;
     # History.resolution: "raw", "1m" or "5m", what the oldest part of the range came from.
 
@@ -49,8 +50,13 @@ from automigrate.models import (
 )
 from automigrate.services import storage
 from automigrate.sources.database import Epoch
+from automigrate.units import format_period
 
 RAW, MINUTE, FIVE_MINUTES = "raw", "1m", "5m"
+# A resolution's step: a caller's step should be at least this (and a multiple of it), or some
+# of its steps get no row at all.
+RESOLUTION_SECONDS = {RAW: 0, MINUTE: 60, FIVE_MINUTES: 300}
+RESOLUTION_NAMES = {RAW: "raw samples", MINUTE: "1-minute roll-ups", FIVE_MINUTES: "5-minute roll-ups"}
 
 
 @dataclass
@@ -152,6 +158,19 @@ def guest_means(
 ) -> History:
     """Per-step mean CPU of guests over [start, end): series keyed guest_id."""
     return _read("guest", start, end, int(step_seconds), guest_ids, (), now or timezone.now())
+
+
+def guest_resolution(start: datetime, now: datetime | None = None) -> str:
+    """The finest resolution guest_means reads from ``start`` on (what it picks for the finest step)."""
+    now = now or timezone.now()
+    return _choose(_options(GuestSample, GuestRollup1m, GuestRollup5m, now), start, 0).name
+
+
+def retentions() -> str:
+    """How long each resolution is kept, for notes: 'raw samples 35m, 1-minute roll-ups 2d, ...'."""
+    kept = (storage.raw_retention(), storage.minute_retention(), storage.history_retention())
+    return ", ".join(f"{RESOLUTION_NAMES[name]} {format_period(int(span.total_seconds()))}"
+                     for name, span in zip((RAW, MINUTE, FIVE_MINUTES), kept, strict=True))
 
 
 def host_series(host_id: int, metric: str, start: datetime, end: datetime, bucket: int) -> list[tuple[datetime, float]]:
