@@ -251,29 +251,26 @@ def _fit_resolution(
 
 
 def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progress) -> tuple[dict[int, array], str]:
-    """(guest pk -> {step index: mean CPU}, what the oldest slice was read from): one services.history.guest_means
-    per slice of READ_SLICE_SECONDS.
+    """(guest pk -> {step index: mean CPU}, what the oldest slice was read from), a slice at a time.
 
-    guest_means reads the roll-ups or raw samples kept for the slice (one GROUP BY (guest, step)
+    One services.history.guest_step_means (guest_means without datetimes) per READ_SLICE_SECONDS:
+    it reads the roll-ups or raw samples kept for the slice (one GROUP BY (guest, step)
     on each). Slices, not one query: a week of a large cluster is millions of roll-up rows, and
     one statement over all of them could outlive PostgreSQL's statement_timeout (30 s by default).
     """
     slice_steps = max(1, READ_SLICE_SECONDS // step)
     slots: dict[int, array] = {}
     resolution = ""
-    origin = start.timestamp()
+    origin = round(start.timestamp()) // step  # the window's first step, as epoch // step
     for first in range(0, steps, slice_steps):
         count = min(slice_steps, steps - first)
         since = start + timedelta(seconds=first * step)
-        read = stored_history.guest_means(since, since + timedelta(seconds=count * step), step)
-        resolution = resolution or read.resolution
-        for guest_id, means in read.series.items():
-            row = None
-            for at, mean in means:
-                k = round((at.timestamp() - origin) / step)
-                if first <= k < first + count:  # guest_means' steps are epoch-aligned, as the window
-                    row = row or _slot_row(slots, guest_id, steps)
-                    row[k] = mean
+        read, means = stored_history.guest_step_means(since, since + timedelta(seconds=count * step), step)
+        resolution = resolution or read
+        for (guest_id, bucket), mean in means.items():
+            k = bucket - origin
+            if first <= k < first + count:  # guest_means' steps are epoch-aligned, as the window
+                _slot_row(slots, guest_id, steps)[k] = mean
         progress(0.3 * (first + count) / steps, f"read {first + count} of {steps} steps of guest samples")
     return slots, resolution
 
