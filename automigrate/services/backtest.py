@@ -6,9 +6,11 @@ rule's current threshold, period and host/guest lists and under each policy:
 
 - **hosts**: the inventory as it is now (CPU count, memory);
 - **guests**: those with CPU samples in the window, with their vCPUs and memory now, and their
-  CPU per step: the mean of their samples in each step ``[t, t + step)``, from our sample tables
-  (database, simulator, libvirt and Proxmox sources: one GROUP BY) or, for an external store,
-  one ``guest_means`` question per step;
+  CPU per step: the mean of their samples in each step ``[t, t + step)``, from our tables
+  (database, simulator, libvirt and Proxmox sources) through ``services.history.guest_means``,
+  which reads the 1-minute or 5-minute roll-ups or the raw samples, whichever is kept for the
+  window (the step is never finer than that: 5 minutes or more past the 1-minute roll-ups'
+  retention), or, for an external store, one ``guest_means`` question per step;
 - **gaps**: a step without a sample repeats the guest's last value for up to
   ``GAP_HOLD_SECONDS`` (a late or lost sample is not an idle guest), after that and before the
   guest's first sample its CPU is 0 (it was stopped or did not exist yet); both are counted;
@@ -35,19 +37,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Avg, Value
-from django.db.models.functions import Floor
 from django.utils import timezone
 
 from automigrate.engine.model import CPU, PINNED_LABELS, RuleSpec
-from automigrate.models import Guest, GuestSample, Host, Migration, MigrationRule
+from automigrate.models import Guest, Host, Migration, MigrationRule
+from automigrate.services import history as stored_history
 from automigrate.services.snapshot import rule_spec, tuning_from_settings
 from automigrate.simulator import replay as replayer
 from automigrate.simulator.traces import GuestTrace, HostSpec, Trace
 from automigrate.sources import SourceError, get_source, source_class
 from automigrate.sources.base import clip
-from automigrate.sources.database import Epoch
 from automigrate.units import format_period, parse_period
 
 # How far back a backtest may look; samples older than the retention are gone anyway.
@@ -149,6 +148,8 @@ class History:
     trace: Trace
     start: datetime
     step_seconds: int
+    # what the oldest steps were read from (services.history: "raw", "1m", "5m"); "" from an external store
+    resolution: str = ""
     # guest-steps that repeated the last value / counted as 0 (before the first sample or after GAP_HOLD)
     held_steps: int = 0
     zero_steps: int = 0
@@ -172,6 +173,11 @@ class History:
         lines = [] if not self.skipped_steps else [
             f"no guest sample before {self.start:%Y-%m-%d %H:%M} UTC: the window starts there,"
             f" {format_period(self.skipped_steps * self.step_seconds)} later than asked"]
+        if self.resolution:
+            newest = "" if self.resolution == stored_history.RAW else ", the newest minutes from raw samples"
+            lines.append(f"guest CPU per {format_period(self.step_seconds)} step from"
+                         f" {stored_history.RESOLUTION_NAMES[self.resolution]}{newest}"
+                         f" (kept: {stored_history.retentions()})")
         lines += [
             f"{self.held_steps} of {guest_steps} guest-steps ({100 * self.held_steps / guest_steps:.1f} %) had no"
             f" sample and repeat the guest's last value (gaps up to {format_period(GAP_HOLD_SECONDS)});"
@@ -211,43 +217,62 @@ def read_history(
     """The last ``since_seconds`` of recorded guest CPU and placement, as a trace (see the module doc)."""
     step = step_seconds or choose_step(since_seconds, Guest.objects.count())
     start, steps = window(since_seconds, step, now)
+    ours = source_class().reads_our_tables
+    if ours:
+        step, start, steps = _fit_resolution(since_seconds, step, start, steps, now, step_seconds)
     progress(0.0, f"reading {steps} steps of {format_period(step)} of guest samples")
-    if source_class().reads_our_tables:
-        slots = _slots_from_tables(start, step, steps, progress)
+    if ours:
+        slots, resolution = _slots_from_tables(start, step, steps, progress)
     else:
-        slots = _slots_from_source(start, step, steps, progress)
-    return _history(slots, start, step, steps)
+        slots, resolution = _slots_from_source(start, step, steps, progress), ""
+    return _history(slots, start, step, steps, resolution)
 
 
-def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, array]:
-    """guest pk -> {step index: mean CPU}: one GROUP BY (guest, step) per slice of READ_SLICE_SECONDS.
+def _fit_resolution(
+    since_seconds: int, step: int, start: datetime, steps: int, now: datetime | None, asked: int | None,
+) -> tuple[int, datetime, int]:
+    """(step, start, steps): a step at least as coarse as the history kept from the start.
 
-    Slices, not one query: a week of a large cluster is hundreds of millions of rows, and one
-    statement over all of them would outlive PostgreSQL's statement_timeout (30 s by default).
+    A finer step than the stored resolution (1-minute steps over 5-minute roll-ups) would leave
+    most steps without a row and fill them by the gap rules: the chosen step is raised to the
+    finest STEP_CHOICES that fits, an asked-for one (--step) is refused.
+    """
+    resolution = stored_history.guest_resolution(start)
+    finest = stored_history.RESOLUTION_SECONDS[resolution]
+    if step >= finest:
+        return step, start, steps
+    coarser = next(choice for choice in STEP_CHOICES if choice >= finest)
+    if asked:
+        raise BacktestError(
+            f"--step {format_period(step)} is finer than the history kept from {start:%Y-%m-%d %H:%M} UTC"
+            f" ({stored_history.RESOLUTION_NAMES[resolution]}; kept: {stored_history.retentions()}):"
+            f" use --step {format_period(coarser)} or more, or a shorter --since")
+    return coarser, *window(since_seconds, coarser, now)
+
+
+def _slots_from_tables(start: datetime, step: int, steps: int, progress: Progress) -> tuple[dict[int, array], str]:
+    """(guest pk -> {step index: mean CPU}, what the oldest slice was read from), a slice at a time.
+
+    One services.history.guest_step_means (guest_means without datetimes) per READ_SLICE_SECONDS:
+    it reads the roll-ups or raw samples kept for the slice (one GROUP BY (guest, step)
+    on each). Slices, not one query: a week of a large cluster is millions of roll-up rows, and
+    one statement over all of them could outlive PostgreSQL's statement_timeout (30 s by default).
     """
     slice_steps = max(1, READ_SLICE_SECONDS // step)
     slots: dict[int, array] = {}
+    resolution = ""
+    origin = round(start.timestamp()) // step  # the window's first step, as epoch // step
     for first in range(0, steps, slice_steps):
         count = min(slice_steps, steps - first)
         since = start + timedelta(seconds=first * step)
-        rows = (
-            GuestSample.objects.filter(time__gte=since, time__lt=since + timedelta(seconds=count * step)).in_range()
-            .annotate(slot=Floor((Epoch("time") - Value(start.timestamp())) / Value(float(step))))
-            .order_by().values("guest_id", "slot").annotate(mean=Avg("cpu"))
-            .values_list("guest_id", "slot", "mean")
-        )
-        # The ORM's SQL on a plain cursor: .iterator()'s server-side cursor got a 10x slower plan, and
-        # the ORM's per-row converters cost more than the query at millions of rows.
-        sql, params = rows.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        for guest_id, slot, mean in fetched:
-            k = int(slot)
-            if first <= k < first + count:  # float rounding at the slice's edges must not add a step
+        read, means = stored_history.guest_step_means(since, since + timedelta(seconds=count * step), step)
+        resolution = resolution or read
+        for (guest_id, bucket), mean in means.items():
+            k = bucket - origin
+            if first <= k < first + count:  # guest_means' steps are epoch-aligned, as the window
                 _slot_row(slots, guest_id, steps)[k] = mean
         progress(0.3 * (first + count) / steps, f"read {first + count} of {steps} steps of guest samples")
-    return slots
+    return slots, resolution
 
 
 def _slots_from_source(start: datetime, step: int, steps: int, progress: Progress) -> dict[int, array]:
@@ -300,7 +325,7 @@ def _fill(means: array, hold: int, reported: bytearray) -> tuple[tuple[float, ..
     return tuple(values), held, zeros
 
 
-def _history(slots: dict[int, array], start: datetime, step: int, steps: int) -> History:
+def _history(slots: dict[int, array], start: datetime, step: int, steps: int, resolution: str = "") -> History:
     if not slots:
         raise BacktestError(
             f"no guest CPU samples between {start:%Y-%m-%d %H:%M} and now (UTC): nothing to replay"
@@ -337,7 +362,7 @@ def _history(slots: dict[int, array], start: datetime, step: int, steps: int) ->
         guests=tuple(guests),
     )
     return History(
-        trace=trace, start=start, step_seconds=step, held_steps=held, zero_steps=zeros,
+        trace=trace, start=start, step_seconds=step, resolution=resolution, held_steps=held, zero_steps=zeros,
         empty_steps=steps - sum(reported), skipped_steps=asked_steps - steps,
         guests_without_samples=Guest.objects.exclude(status=Guest.Status.GONE).exclude(pk__in=with_samples).count(),
         migrations_walked_back=walked, migrations_inconsistent=inconsistent,
