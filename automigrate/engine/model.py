@@ -317,7 +317,9 @@ class Plan:
 
         left = {
             t["host"] for t in self.triggered
-            if t["host"] in self.hosts_after and fires(self.hosts_after[t["host"]], self.metric, self.threshold)
+            # A host without a value (no fresh samples, e.g. in an evacuation plan) is not judged.
+            if self.hosts_after.get(t["host"]) is not None
+            and fires(self.hosts_after[t["host"]], self.metric, self.threshold)
         }
         return {
             "moves": len(self.moves),
@@ -328,7 +330,6 @@ class Plan:
             "hosts_left_firing": len(left),
             "gib_off_hosts_left_firing": sum(m.num_bytes for m in self.moves if m.source in left) / GIB,
         }
-
 
 
 def _rounded(value):

@@ -96,6 +96,12 @@ def _host_samples(
     host_rows: list[HostSample], guest_rows: list[GuestSample],
 ) -> None:
     available = available_bytes(reading.memory_stats or {})
+    if available is not None and host.mem_total > 0:
+        # getInfo()'s memory (the host's mem_total) can be less than the kernel's free + buffers +
+        # cached (seen: 12,761 MiB against 22.8 GiB free on a 24 GiB machine). A value above the total
+        # is refused by every window mean (in_range) and would leave the host with no memory reading,
+        # so no target: all of its memory is available, no more.
+        available = min(available, host.mem_total)
     if available is not None:
         host_rows.append(HostSample(host=host, metric=MEM, time=now, value=float(available)))
     if before is None:

@@ -24,6 +24,7 @@ TASKS = {
     "automigrate.tasks.deliver_webhook": "sampling",
     "automigrate.tasks.check_notifications": "sampling",
     "automigrate.tasks.run_backtest": "evaluation",
+    "automigrate.tasks.roll_up_samples": "evaluation",
 }
 
 

@@ -130,3 +130,15 @@ def test_the_plan_carries_its_efficacy():
     }
     # warm is hotter, so it is handled first.
     assert [(m["guest"], m["num_bytes"]) for m in result.to_dict()["moves"]] == [("w", 2 * GIB), ("g", 8 * GIB)]
+
+
+def test_efficacy_leaves_out_hosts_without_a_value():
+    """An evacuation plan can trigger on a host with no fresh samples: its value is None, not a number."""
+    from automigrate.engine.model import Plan
+
+    plan = Plan(rule="r", policy="automigrate", metric="cpu.usage_active", threshold=60.0, result="migrating",
+                triggered=[{"host": "h1", "value": None, "threshold": 60.0}, {"host": "h2", "value": 90.0,
+                                                                                 "threshold": 60.0}],
+                hosts_after={"h1": None, "h2": 70.0})
+    assert plan.efficacy()["hosts_left_firing"] == 1
+    assert plan.to_dict()["efficacy"]["hosts_firing"] == 2
